@@ -1,0 +1,212 @@
+"""`meeting-server` console commands.
+
+Nothing heavy is imported at module level: `serve` monkey-patches with
+eventlet before Flask or SQLAlchemy are imported.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+
+
+def _settings():
+    from .config import Settings, SettingsError
+
+    try:
+        return Settings.from_env()
+    except SettingsError as e:
+        print(f"meeting-server: bad setting: {e}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def _raise_fd_limit() -> None:
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+def cmd_serve(args) -> int:
+    settings = _settings()
+    mode = args.async_mode or settings.async_mode
+    if mode == "eventlet":
+        import warnings
+
+        warnings.filterwarnings("ignore", message=".*Eventlet is deprecated.*")
+        import eventlet
+
+        eventlet.monkey_patch()
+    elif mode == "gevent":
+        from gevent import monkey
+
+        monkey.patch_all()
+    from dataclasses import replace
+
+    settings = replace(settings, async_mode=mode).ensure_dirs()
+    _raise_fd_limit()
+    from .core import migrate
+
+    migrate.upgrade(settings.database_url)
+    from .app import create_app
+
+    app = create_app(settings)
+    worker = None
+    if not args.no_worker:
+        worker = subprocess.Popen([sys.executable, "-m", "meeting_server.cli", "worker"], env=os.environ.copy())
+
+    def stop(*_a):
+        if worker and worker.poll() is None:
+            worker.terminate()
+            try:
+                worker.wait(5)
+            except subprocess.TimeoutExpired:
+                worker.kill()
+        os._exit(0)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    if args.demo:
+        from . import demo
+
+        info = demo.ensure_demo(settings)
+        base = settings.public_url or f"http://{_display_host(args.host)}:{args.port}"
+        demo.print_welcome(base, info)
+    from .extensions import socketio
+    from .live import watcher
+
+    watcher.start(app)
+    print(f"meeting-server: listening on http://{args.host}:{args.port} ({mode})", flush=True)
+    try:
+        kwargs = {"log_output": False}
+        if mode == "eventlet":
+            kwargs["max_size"] = 100_000  # eventlet's default caps a server at 1024 connections
+        elif mode == "threading":
+            kwargs = {"allow_unsafe_werkzeug": True}
+        socketio.run(app, host=args.host, port=args.port, **kwargs)
+    finally:
+        stop()
+    return 0
+
+
+def _display_host(host: str) -> str:
+    if host in ("0.0.0.0", "::", ""):
+        import socket
+
+        try:
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+                s.connect(("192.0.2.1", 9))  # no packet is sent: picks the LAN address
+                return s.getsockname()[0]
+        except OSError:
+            return "127.0.0.1"
+    return host
+
+
+def cmd_worker(args) -> int:
+    settings = _settings().ensure_dirs()
+    from .core import migrate, tasks
+
+    migrate.upgrade(settings.database_url)
+    huey = tasks.configure(settings)
+    from .documents import jobs
+
+    jobs.requeue_stale(settings)
+    consumer = huey.create_consumer(workers=args.workers, worker_type="process", periodic=False, check_worker_health=True)
+    consumer.run()
+    return 0
+
+
+def cmd_create_user(args) -> int:
+    settings = _settings().ensure_dirs()
+    from .auth import service
+    from .core import db, migrate
+    from .core.errors import AppError
+
+    migrate.upgrade(settings.database_url)
+    db.configure(settings.database_url)
+    if len(args.password) < 8:
+        print("meeting-server: the password must have at least 8 characters", file=sys.stderr)
+        return 2
+    try:
+        with db.transaction() as s:
+            user = service.create_user(s, args.username, args.password, role=args.role)
+            print(f"created {user.role} {user.username!r} (id {user.id})")
+    except AppError as e:
+        print(f"meeting-server: {e.message}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_demo(args) -> int:
+    settings = _settings().ensure_dirs()
+    from . import demo
+    from .core import migrate
+
+    migrate.upgrade(settings.database_url)
+    info = demo.ensure_demo(settings, force_new=True)
+    demo.print_welcome(settings.public_url or "http://127.0.0.1:8000", info)
+    return 0
+
+
+def cmd_db(args) -> int:
+    settings = _settings()
+    from .core import migrate
+
+    if args.action == "upgrade":
+        if settings.database_url.startswith("sqlite"):
+            settings.ensure_dirs()
+        migrate.upgrade(settings.database_url)
+        print("database schema is up to date")
+    return 0
+
+
+def cmd_verify(args) -> int:
+    from .archive.verify import main as verify_main
+
+    argv = [args.archive]
+    if args.public_key:
+        argv += ["--public-key", args.public_key]
+    return verify_main(argv)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="meeting-server", description="Paperless meeting server")
+    sub = p.add_subparsers(dest="command", required=True)
+    s = sub.add_parser("serve", help="run the server (HTTP, Socket.IO and a background worker)")
+    s.add_argument("--host", default="127.0.0.1")
+    s.add_argument("--port", type=int, default=8000)
+    s.add_argument("--async-mode", choices=["eventlet", "gevent", "threading"], default=None)
+    s.add_argument("--demo", action="store_true", help="seed a demo meeting and print where to open it")
+    s.add_argument("--no-worker", action="store_true", help="do not start a worker (run `meeting-server worker` yourself)")
+    s.set_defaults(func=cmd_serve)
+    w = sub.add_parser("worker", help="run background jobs (rendering, conversion, archives)")
+    w.add_argument("--workers", type=int, default=2)
+    w.set_defaults(func=cmd_worker)
+    c = sub.add_parser("create-user", help="create an account (role admin by default)")
+    c.add_argument("username")
+    c.add_argument("--password", required=True)
+    c.add_argument("--role", choices=["admin", "organizer"], default="admin")
+    c.set_defaults(func=cmd_create_user)
+    d = sub.add_parser("demo", help="seed a demo meeting with Chinese and English content")
+    d.set_defaults(func=cmd_demo)
+    dbp = sub.add_parser("db", help="database schema")
+    dbp.add_argument("action", choices=["upgrade"])
+    dbp.set_defaults(func=cmd_db)
+    v = sub.add_parser("verify", help="verify a meeting archive offline")
+    v.add_argument("archive")
+    v.add_argument("--public-key", default=None)
+    v.set_defaults(func=cmd_verify)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.func(args) or 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,281 @@
+"""The one command pipeline shared by HTTP routes and Socket.IO events.
+
+Each command declares its name, payload schema, who may run it, which
+resource it acts on and whether it writes. `execute` then owns the whole
+life cycle: validate, authorize, refuse writes to an ended meeting, run the
+domain function inside one transaction (which also appends the audit
+record), commit, broadcast, and only then answer.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+from sqlalchemy.orm import Session
+
+from . import db
+from .errors import AppError, Conflict, Forbidden, Invalid, NotFound, Unauthorized
+from .identity import SEAT_ROLES, Actor
+
+log = logging.getLogger(__name__)
+
+# Permission names a command may list in `roles`, besides the seat roles.
+ORGANIZER = "organizer"  #: the meeting's owner, or any admin
+ANY_USER = "user"  #: any logged-in organizer account (not tied to a meeting)
+ADMIN = "admin"
+PUBLIC = "public"  #: no credentials needed
+SEATS = frozenset(SEAT_ROLES)
+ROOM_STAFF = frozenset({ORGANIZER, "chair", "presenter", "secretary"})
+PRESENTERS = frozenset({ORGANIZER, "chair", "presenter"})
+CHAIRS = frozenset({ORGANIZER, "chair"})
+EVERYONE_IN_MEETING = frozenset({ORGANIZER, *SEAT_ROLES})
+
+#: Meeting statuses in which writes are refused (unless a command allows it).
+CLOSED_STATUSES = frozenset({"ended", "archived"})
+
+
+@dataclass(frozen=True)
+class Command:
+    name: str
+    fn: Callable[..., Any]
+    roles: frozenset[str]
+    schema: type[BaseModel] | None = None
+    #: Name of a registered resource loader; the id comes from the path or payload.
+    resource: str | None = None
+    write: bool = True
+    http: tuple[str, str] | None = None  # (METHOD, "/meetings/<int:meeting_id>/agenda")
+    status: int = 200
+    socket: bool = False
+    #: Still allowed once the meeting has ended (minutes, archive); never once archived.
+    allow_ended: bool = False
+    summary: str = ""
+    #: The HTTP body is multipart/form-data (file upload).
+    multipart: bool = False
+    #: The HTTP answer is not JSON (an image, a PDF, a zip).
+    binary: str | None = None
+
+
+@dataclass(frozen=True)
+class Loader:
+    """Loads a resource by id; returns the object, whose `meeting_id` scopes it."""
+
+    name: str
+    param: str
+    fn: Callable[[Session, Any], Any]
+
+
+class CommandSet:
+    """The commands of one domain package, registered with the app in `create_app`."""
+
+    def __init__(self, domain: str):
+        self.domain = domain
+        self.commands: list[Command] = []
+        self.loaders: list[Loader] = []
+
+    def command(self, name: str, *, roles: frozenset[str] | set[str], **kw: Any):
+        def deco(fn: Callable[..., Any]) -> Callable[..., Any]:
+            self.commands.append(Command(name=name, fn=fn, roles=frozenset(roles), summary=kw.pop("summary", None) or (fn.__doc__ or "").strip().split("\n")[0], **kw))
+            return fn
+
+        return deco
+
+    def loader(self, name: str, param: str):
+        def deco(fn: Callable[[Session, Any], Any]) -> Callable[[Session, Any], Any]:
+            self.loaders.append(Loader(name, param, fn))
+            return fn
+
+        return deco
+
+
+class Registry:
+    def __init__(self) -> None:
+        self.commands: dict[str, Command] = {}
+        self.loaders: dict[str, Loader] = {}
+
+    def add(self, cs: CommandSet) -> None:
+        for loader in cs.loaders:
+            if loader.name in self.loaders:
+                raise ValueError(f"resource loader {loader.name!r} registered twice")
+            self.loaders[loader.name] = loader
+        for cmd in cs.commands:
+            if cmd.name in self.commands:
+                raise ValueError(f"command {cmd.name!r} registered twice")
+            if cmd.resource and cmd.resource != "meeting" and cmd.resource not in self.loaders:
+                raise ValueError(f"command {cmd.name!r} names unknown resource {cmd.resource!r}")
+            self.commands[cmd.name] = cmd
+
+    def get(self, name: str) -> Command:
+        return self.commands[name]
+
+
+registry = Registry()
+
+
+@dataclass
+class Emit:
+    event: str
+    data: Any
+    to: str | list[str] | None
+    skip_sid: str | None = None
+
+
+@dataclass
+class Ctx:
+    """What a domain function gets: the session, the actor and what was resolved."""
+
+    s: Session
+    actor: Actor
+    command: Command
+    meeting: Any = None
+    obj: Any = None
+    params: dict[str, Any] = field(default_factory=dict)
+    files: Any = None
+    sid: str | None = None
+    emits: list[Emit] = field(default_factory=list)
+    after_commit: list[Callable[[], None]] = field(default_factory=list)
+    #: What the audit record says; defaults to the payload. Set to {} to hide details.
+    audit_data: dict[str, Any] | None = None
+    skip_audit: bool = False
+
+    def emit(self, event: str, data: Any, to: str | list[str] | None, skip_sid: str | None = None) -> None:
+        """Queue a broadcast; it is sent only after the transaction commits."""
+        self.emits.append(Emit(event, data, to, skip_sid))
+
+    def later(self, fn: Callable[[], None]) -> None:
+        self.after_commit.append(fn)
+
+
+def validate(cmd: Command, raw: Any) -> BaseModel | None:
+    if cmd.schema is None:
+        return None
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise Invalid("payload must be a JSON object", code="invalid")
+    try:
+        return cmd.schema.model_validate(raw)
+    except ValidationError as e:
+        problems = [
+            {"field": ".".join(str(p) for p in err["loc"]) or "(body)", "problem": err["msg"]}
+            for err in e.errors(include_url=False, include_context=False, include_input=False)
+        ]
+        first = problems[0] if problems else {"field": "", "problem": "invalid"}
+        raise Invalid(f"{first['field']}: {first['problem']}", code="invalid", fields=problems) from None
+
+
+def _coerce_id(value: Any) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise NotFound("no such item") from None
+
+
+def resolve(cmd: Command, s: Session, actor: Actor, params: dict[str, Any], payload: BaseModel | None):
+    from ..meetings.models import Meeting
+
+    obj = None
+    meeting_id = None
+    if cmd.resource == "meeting":
+        raw = params.get("meeting_id", getattr(payload, "meeting_id", None))
+        meeting_id = _coerce_id(raw) if raw is not None else actor.meeting_id
+    elif cmd.resource:
+        loader = registry.loaders[cmd.resource]
+        raw = params.get(loader.param, getattr(payload, loader.param, None))
+        if raw is None:
+            raise Invalid(f"{loader.param} is required", fields=[{"field": loader.param, "problem": "required"}])
+        obj = loader.fn(s, _coerce_id(raw))
+        if obj is None:
+            raise NotFound(f"no such {cmd.resource}")
+        meeting_id = obj.meeting_id
+    elif actor.meeting_id is not None and cmd.socket:
+        meeting_id = actor.meeting_id
+    meeting = None
+    if meeting_id is not None:
+        meeting = s.get(Meeting, meeting_id, with_for_update=cmd.write or None)
+        if meeting is None or meeting.deleted_at is not None:
+            raise NotFound("no such meeting")
+    return meeting, obj
+
+
+def authorize(cmd: Command, actor: Actor, meeting: Any, s: Session) -> Actor:
+    """Raise unless `actor` may run `cmd` on `meeting`; returns the fresh actor."""
+    roles = cmd.roles
+    if PUBLIC in roles:
+        return actor
+    if actor.kind == "anonymous":
+        raise Unauthorized("log in or join the meeting first")
+    if actor.is_user:
+        if ANY_USER in roles or (ADMIN in roles and actor.is_admin):
+            return actor
+        if ORGANIZER in roles and meeting is not None:
+            if actor.is_admin or meeting.owner_id == actor.id:
+                return actor
+            raise Forbidden("this meeting belongs to another organizer")
+        raise Forbidden("organizer accounts cannot do this")
+    # A seat: it only ever sees its own meeting, and its role is read fresh.
+    if meeting is None or actor.meeting_id != meeting.id:
+        raise NotFound("no such item")
+    from ..roster.models import Attendee, SeatSession
+
+    sess = s.get(SeatSession, actor.session_id) if actor.session_id else None
+    if sess is None or sess.revoked_at is not None:
+        raise Unauthorized("this tablet's session was revoked; scan the seat's QR code again")
+    att = s.get(Attendee, actor.id)
+    if att is None or att.deleted:
+        raise Unauthorized("this seat no longer exists")
+    if att.role not in roles:
+        raise Forbidden(f"the role {att.role} may not do this")
+    return Actor("seat", att.id, att.name, att.role, att.meeting_id, actor.session_id)
+
+
+def execute(
+    cmd: Command,
+    actor: Actor,
+    raw: Any,
+    params: dict[str, Any] | None = None,
+    *,
+    files: Any = None,
+    sid: str | None = None,
+) -> Any:
+    from ..extensions import socketio
+    from . import audit
+
+    params = params or {}
+    payload = validate(cmd, raw)
+    with db.transaction() as s:
+        meeting, obj = resolve(cmd, s, actor, params, payload)
+        actor = authorize(cmd, actor, meeting, s)
+        if cmd.write and meeting is not None:
+            if meeting.status == "archived" or (meeting.status in CLOSED_STATUSES and not cmd.allow_ended):
+                raise Conflict("the meeting has ended; nothing can be changed", code="meeting_ended")
+        ctx = Ctx(s=s, actor=actor, command=cmd, meeting=meeting, obj=obj, params=params, files=files, sid=sid)
+        result = cmd.fn(ctx, payload)
+        if cmd.write and meeting is not None and not ctx.skip_audit:
+            data = ctx.audit_data
+            if data is None:
+                data = payload.model_dump(mode="json") if payload is not None else {}
+                data.update({k: v for k, v in params.items() if k != "meeting_id"})
+            audit.append(s, meeting, actor, cmd.name, data)
+    for e in ctx.emits:
+        socketio.emit(e.event, e.data, to=e.to, skip_sid=e.skip_sid)
+    for fn in ctx.after_commit:
+        try:
+            fn()
+        except Exception:  # the commit stands; a failed side job is logged, not undone
+            log.exception("after-commit step of %s failed", cmd.name)
+    return result
+
+
+def run(name: str, actor: Actor, raw: Any = None, params: dict[str, Any] | None = None, **kw: Any) -> Any:
+    return execute(registry.get(name), actor, raw, params, **kw)
+
+
+def ack_error(e: Exception) -> dict[str, Any]:
+    if isinstance(e, AppError):
+        return {"ok": False, **e.to_dict()}
+    log.exception("command failed", exc_info=e)
+    return {"ok": False, "error": {"code": "internal", "message": "the server could not do this; try again"}}

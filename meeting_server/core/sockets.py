@@ -1,0 +1,71 @@
+"""Socket.IO side of the pipeline: authenticate at connect, one handler per command."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import request
+
+from . import db
+from .commands import Command, ack_error, execute, registry
+from .errors import AppError, NotFound, Unauthorized
+from .identity import Actor
+
+log = logging.getLogger(__name__)
+
+#: sid -> the identity authenticated at connect (per process).
+connections: dict[str, Actor] = {}
+
+
+def authenticate(auth: Any) -> Actor:
+    """Resolve the connect payload to an actor bound to one meeting, or raise."""
+    from ..auth.service import actor_for_token
+    from ..meetings.models import Meeting
+
+    if not isinstance(auth, dict) or not isinstance(auth.get("token"), str):
+        raise Unauthorized("connect with auth = {token: …}", code="bad_token")
+    with db.reader() as s:
+        actor = actor_for_token(s, auth["token"])
+        if actor.is_user:
+            mid = auth.get("meeting_id")
+            try:
+                mid = int(mid)
+            except (TypeError, ValueError):
+                raise Unauthorized("an organizer connects with auth = {token, meeting_id}", code="meeting_required") from None
+            m = s.get(Meeting, mid)
+            if m is None or m.deleted_at is not None:
+                raise NotFound("no such meeting")
+            if not (actor.is_admin or m.owner_id == actor.id):
+                raise Unauthorized("this meeting belongs to another organizer", code="forbidden")
+            actor = Actor("user", actor.id, actor.name, actor.role, mid, actor.session_id)
+        elif not actor.is_seat:
+            raise Unauthorized("unknown credentials", code="bad_token")
+    return actor
+
+
+def _handler(cmd: Command):
+    def handle(data: Any = None) -> dict[str, Any]:
+        actor = connections.get(request.sid)
+        if actor is None:
+            return ack_error(Unauthorized("not connected to a meeting", code="unauthorized"))
+        try:
+            result = execute(cmd, actor, data if data is not None else {}, {}, sid=request.sid)
+        except Exception as e:  # every failure becomes an error ack, never a dropped callback
+            return ack_error(e)
+        if isinstance(result, dict):
+            return {"ok": True, **result}
+        return {"ok": True}
+
+    handle.__name__ = "on_" + cmd.name.replace(".", "_")
+    return handle
+
+
+def register(socketio) -> None:
+    for cmd in registry.commands.values():
+        if cmd.socket:
+            socketio.on_event(cmd.name, _handler(cmd))
+
+
+def refuse(e: AppError) -> ConnectionRefusedError:
+    return ConnectionRefusedError(e.to_dict()["error"])
