@@ -1,10 +1,15 @@
 """Every table, imported once so the metadata is complete (Alembic, tests)."""
 
-from .agenda.models import AgendaItem  # noqa: F401
-from .auth.models import ApiToken, User  # noqa: F401
-from .core.audit import AuditEntry  # noqa: F401
+import importlib
+import importlib.util
+
+from .core import audit  # noqa: F401
 from .core.db import Base  # noqa: F401
-from .documents.models import Document, DocumentPage  # noqa: F401
-from .meetings.models import Meeting  # noqa: F401
-from .roster.models import Attendee, SeatSession  # noqa: F401
-from .voting.models import Poll  # noqa: F401
+
+#: Packages that may define tables in their `models.py`.
+PACKAGES = ("auth", "meetings", "roster", "agenda", "documents", "voting", "live", "attendance",
+            "annotations", "minutes", "archive")
+
+for _name in PACKAGES:
+    if importlib.util.find_spec(f"meeting_server.{_name}.models") is not None:
+        importlib.import_module(f"meeting_server.{_name}.models")

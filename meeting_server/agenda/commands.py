@@ -9,6 +9,7 @@ from . import schemas, service
 from .models import AgendaItem
 
 commands = CommandSet("agenda")
+commands.event("agenda", 'The agenda changed: `{"items": [...]}`; to everyone in the meeting.')
 
 
 @commands.loader("agenda_item", "item_id")
@@ -23,11 +24,19 @@ def _item(ctx: Ctx) -> AgendaItem:
 
 
 def _changed(ctx: Ctx) -> None:
-    ctx.emit("agenda", {"items": service.agenda_json(ctx.s, ctx.meeting.id)}, to=rooms.meeting(ctx.meeting.id))
+    ctx.emit(
+        "agenda", {"items": service.agenda_json(ctx.s, ctx.meeting.id)}, to=rooms.meeting(ctx.meeting.id)
+    )
 
 
-@commands.command("agenda.create", roles={ORGANIZER}, schema=schemas.ItemCreate, resource="meeting",
-                  http=("POST", "/meetings/<int:meeting_id>/agenda"), status=201)
+@commands.command(
+    "agenda.create",
+    roles={ORGANIZER},
+    schema=schemas.ItemCreate,
+    resource="meeting",
+    http=("POST", "/meetings/<int:meeting_id>/agenda"),
+    status=201,
+)
 def create(ctx: Ctx, p: schemas.ItemCreate) -> dict:
     """Add an agenda item (at the end, or at `position`)."""
     it = service.create_item(ctx.s, ctx.meeting.id, **p.model_dump())
@@ -35,15 +44,25 @@ def create(ctx: Ctx, p: schemas.ItemCreate) -> dict:
     return service.item_json(it)
 
 
-@commands.command("agenda.list", roles=EVERYONE_IN_MEETING, resource="meeting", write=False,
-                  http=("GET", "/meetings/<int:meeting_id>/agenda"))
+@commands.command(
+    "agenda.list",
+    roles=EVERYONE_IN_MEETING,
+    resource="meeting",
+    write=False,
+    http=("GET", "/meetings/<int:meeting_id>/agenda"),
+)
 def list_(ctx: Ctx, p) -> dict:
     """The agenda in order, with linked document ids."""
     return {"items": service.agenda_json(ctx.s, ctx.meeting.id)}
 
 
-@commands.command("agenda.update", roles={ORGANIZER}, schema=schemas.ItemUpdate, resource="agenda_item",
-                  http=("PATCH", "/meetings/<int:meeting_id>/agenda/<int:item_id>"))
+@commands.command(
+    "agenda.update",
+    roles={ORGANIZER},
+    schema=schemas.ItemUpdate,
+    resource="agenda_item",
+    http=("PATCH", "/meetings/<int:meeting_id>/agenda/<int:item_id>"),
+)
 def update(ctx: Ctx, p: schemas.ItemUpdate) -> dict:
     """Edit an agenda item's title, description, duration or presenter."""
     it = _item(ctx)
@@ -52,8 +71,12 @@ def update(ctx: Ctx, p: schemas.ItemUpdate) -> dict:
     return service.item_json(it)
 
 
-@commands.command("agenda.delete", roles={ORGANIZER}, resource="agenda_item",
-                  http=("DELETE", "/meetings/<int:meeting_id>/agenda/<int:item_id>"))
+@commands.command(
+    "agenda.delete",
+    roles={ORGANIZER},
+    resource="agenda_item",
+    http=("DELETE", "/meetings/<int:meeting_id>/agenda/<int:item_id>"),
+)
 def delete(ctx: Ctx, p) -> dict:
     """Delete an agenda item; its documents stay in the meeting, unlinked."""
     service.delete_item(ctx.s, _item(ctx))
@@ -61,8 +84,13 @@ def delete(ctx: Ctx, p) -> dict:
     return {"ok": True}
 
 
-@commands.command("agenda.reorder", roles={ORGANIZER}, schema=schemas.Reorder, resource="meeting",
-                  http=("POST", "/meetings/<int:meeting_id>/agenda/reorder"))
+@commands.command(
+    "agenda.reorder",
+    roles={ORGANIZER},
+    schema=schemas.Reorder,
+    resource="meeting",
+    http=("POST", "/meetings/<int:meeting_id>/agenda/reorder"),
+)
 def reorder(ctx: Ctx, p: schemas.Reorder) -> dict:
     """Put the agenda items in a new order (every id, once)."""
     service.reorder(ctx.s, ctx.meeting.id, p.order)

@@ -13,17 +13,27 @@ commands = CommandSet("auth")
 
 
 def user_json(u: User) -> dict:
-    return {"id": u.id, "username": u.username, "role": u.role, "display_name": u.display_name, "created_at": iso(u.created_at)}
+    return {
+        "id": u.id,
+        "username": u.username,
+        "role": u.role,
+        "display_name": u.display_name,
+        "created_at": iso(u.created_at),
+    }
 
 
-@commands.command("auth.login", roles={PUBLIC}, schema=schemas.Login, write=False, http=("POST", "/auth/login"))
+@commands.command(
+    "auth.login", roles={PUBLIC}, schema=schemas.Login, write=False, http=("POST", "/auth/login")
+)
 def login(ctx: Ctx, p: schemas.Login) -> dict:
     """Log in with user name and password; returns a bearer token."""
     from .ratelimit import limiter
 
     limiter.check(p.username)
     try:
-        token, row, user = service.login(ctx.s, p.username, p.password, current_app.config["SETTINGS"].token_ttl_hours)
+        token, row, user = service.login(
+            ctx.s, p.username, p.password, current_app.config["SETTINGS"].token_ttl_hours
+        )
     except Exception:
         limiter.fail(p.username)
         raise
@@ -31,7 +41,9 @@ def login(ctx: Ctx, p: schemas.Login) -> dict:
     return {"token": token, "expires_at": iso(row.expires_at), "user": user_json(user)}
 
 
-@commands.command("auth.logout", roles={ANY_USER}, schema=schemas.Empty, write=False, http=("POST", "/auth/logout"))
+@commands.command(
+    "auth.logout", roles={ANY_USER}, schema=schemas.Empty, write=False, http=("POST", "/auth/logout")
+)
 def logout(ctx: Ctx, p) -> dict:
     """Revoke the token used for this request."""
     service.revoke_token(ctx.s, ctx.actor.session_id)
@@ -44,7 +56,9 @@ def me(ctx: Ctx, p) -> dict:
     return user_json(ctx.s.get(User, ctx.actor.id))
 
 
-@commands.command("users.create", roles={ADMIN}, schema=schemas.UserCreate, http=("POST", "/users"), status=201)
+@commands.command(
+    "users.create", roles={ADMIN}, schema=schemas.UserCreate, http=("POST", "/users"), status=201
+)
 def create_user(ctx: Ctx, p: schemas.UserCreate) -> dict:
     """Create an organizer or admin account (admins only)."""
     return user_json(service.create_user(ctx.s, p.username, p.password, p.role, p.display_name))

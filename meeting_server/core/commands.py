@@ -75,10 +75,24 @@ class CommandSet:
         self.domain = domain
         self.commands: list[Command] = []
         self.loaders: list[Loader] = []
+        #: Server -> client events this domain emits: name -> one-line description.
+        self.events: dict[str, str] = {}
+
+    def event(self, name: str, description: str) -> None:
+        """Declare a server -> client event; emitting an undeclared one is a bug."""
+        self.events[name] = description
 
     def command(self, name: str, *, roles: frozenset[str] | set[str], **kw: Any):
         def deco(fn: Callable[..., Any]) -> Callable[..., Any]:
-            self.commands.append(Command(name=name, fn=fn, roles=frozenset(roles), summary=kw.pop("summary", None) or (fn.__doc__ or "").strip().split("\n")[0], **kw))
+            self.commands.append(
+                Command(
+                    name=name,
+                    fn=fn,
+                    roles=frozenset(roles),
+                    summary=kw.pop("summary", None) or (fn.__doc__ or "").strip().split("\n")[0],
+                    **kw,
+                )
+            )
             return fn
 
         return deco
@@ -95,12 +109,17 @@ class Registry:
     def __init__(self) -> None:
         self.commands: dict[str, Command] = {}
         self.loaders: dict[str, Loader] = {}
+        self.events: dict[str, str] = {}
 
     def add(self, cs: CommandSet) -> None:
         for loader in cs.loaders:
             if loader.name in self.loaders:
                 raise ValueError(f"resource loader {loader.name!r} registered twice")
             self.loaders[loader.name] = loader
+        for name, description in cs.events.items():
+            if name in self.events:
+                raise ValueError(f"event {name!r} declared twice")
+            self.events[name] = description
         for cmd in cs.commands:
             if cmd.name in self.commands:
                 raise ValueError(f"command {cmd.name!r} registered twice")
@@ -143,6 +162,8 @@ class Ctx:
 
     def emit(self, event: str, data: Any, to: str | list[str] | None, skip_sid: str | None = None) -> None:
         """Queue a broadcast; it is sent only after the transaction commits."""
+        if event not in registry.events:
+            raise RuntimeError(f"event {event!r} is not declared by any domain")
         self.emits.append(Emit(event, data, to, skip_sid))
 
     def later(self, fn: Callable[[], None]) -> None:
@@ -186,7 +207,9 @@ def resolve(cmd: Command, s: Session, actor: Actor, params: dict[str, Any], payl
         loader = registry.loaders[cmd.resource]
         raw = params.get(loader.param, getattr(payload, loader.param, None))
         if raw is None:
-            raise Invalid(f"{loader.param} is required", fields=[{"field": loader.param, "problem": "required"}])
+            raise Invalid(
+                f"{loader.param} is required", fields=[{"field": loader.param, "problem": "required"}]
+            )
         obj = loader.fn(s, _coerce_id(raw))
         if obj is None:
             raise NotFound(f"no such {cmd.resource}")
@@ -252,7 +275,9 @@ def execute(
         if cmd.write and meeting is not None:
             if meeting.status == "archived" or (meeting.status in CLOSED_STATUSES and not cmd.allow_ended):
                 raise Conflict("the meeting has ended; nothing can be changed", code="meeting_ended")
-        ctx = Ctx(s=s, actor=actor, command=cmd, meeting=meeting, obj=obj, params=params, files=files, sid=sid)
+        ctx = Ctx(
+            s=s, actor=actor, command=cmd, meeting=meeting, obj=obj, params=params, files=files, sid=sid
+        )
         result = cmd.fn(ctx, payload)
         if cmd.write and meeting is not None and not ctx.skip_audit:
             data = ctx.audit_data

@@ -16,6 +16,18 @@ from . import schemas, state
 
 log = logging.getLogger(__name__)
 commands = CommandSet("live")
+commands.event("state", "The full snapshot, to one client on connect.")
+commands.event(
+    "page",
+    'The presenter changed the page: `{"document_id", "page", "seq", "view"?}`; to everyone in the meeting.',
+)
+commands.event(
+    "attendance",
+    'Attendance counts changed: `{"present", "expected", "quorum"?}`; to everyone in the meeting.',
+)
+commands.event(
+    "seat.checkin", 'A seat checked in or out: `{"attendee_id", "checked_in", "at"}`; to the room staff.'
+)
 
 STAFF_ROLES = {"chair", "presenter", "secretary"}
 
@@ -108,6 +120,9 @@ def checkin(ctx: Ctx, p) -> dict:
     counts = state.attendance(ctx.s, ctx.meeting)
     if changed:
         ctx.emit("attendance", counts, to=rooms.meeting(ctx.meeting.id))
-        ctx.emit("seat.checkin", {"attendee_id": a.id, "checked_in": True, "at": iso(a.checked_in_at)},
-                 to=rooms.staff(ctx.meeting.id))
+        ctx.emit(
+            "seat.checkin",
+            {"attendee_id": a.id, "checked_in": True, "at": iso(a.checked_in_at)},
+            to=rooms.staff(ctx.meeting.id),
+        )
     return {"checked_in_at": iso(a.checked_in_at)}

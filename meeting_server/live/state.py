@@ -11,8 +11,8 @@ from sqlalchemy.orm import Session
 from ..core.db import iso, utcnow
 from ..core.identity import Actor
 
-#: Other domains add parts of the snapshot: fn(session, meeting, actor, attendee) -> dict.
-contributors: list[Callable[..., dict[str, Any]]] = []
+#: Other domains add parts of the snapshot, by name: fn(session, meeting, actor, attendee) -> dict.
+contributors: dict[str, Callable[..., dict[str, Any]]] = {}
 
 
 def attendance(s: Session, meeting: Any) -> dict[str, Any]:
@@ -75,6 +75,6 @@ def build(s: Session, meeting: Any, actor: Actor) -> dict[str, Any]:
         "documents": [document_json(d) for d in docs],
         "server_time": iso(utcnow()),
     }
-    for fn in contributors:
+    for fn in contributors.values():
         out.update(fn(s, meeting, actor, attendee))
     return out

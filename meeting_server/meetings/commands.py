@@ -9,9 +9,15 @@ from ..core.errors import Conflict
 from . import schemas, service
 
 commands = CommandSet("meetings")
+commands.event(
+    "meeting",
+    "The meeting's summary changed (title, status draft/live/ended, …); to everyone in the meeting.",
+)
 
 
-@commands.command("meetings.create", roles={ANY_USER}, schema=schemas.MeetingCreate, http=("POST", "/meetings"), status=201)
+@commands.command(
+    "meetings.create", roles={ANY_USER}, schema=schemas.MeetingCreate, http=("POST", "/meetings"), status=201
+)
 def create(ctx: Ctx, p: schemas.MeetingCreate) -> dict:
     """Create a meeting in preparation (draft)."""
     fields = p.model_dump(exclude_none=True)
@@ -27,16 +33,33 @@ def create(ctx: Ctx, p: schemas.MeetingCreate) -> dict:
 @commands.command("meetings.list", roles={ANY_USER}, write=False, http=("GET", "/meetings"))
 def list_(ctx: Ctx, p) -> dict:
     """The meetings this account may manage (all of them for an admin)."""
-    return {"meetings": [service.meeting_summary(m) for m in service.visible_meetings(ctx.s, ctx.actor.id, ctx.actor.is_admin)]}
+    return {
+        "meetings": [
+            service.meeting_summary(m)
+            for m in service.visible_meetings(ctx.s, ctx.actor.id, ctx.actor.is_admin)
+        ]
+    }
 
 
-@commands.command("meetings.get", roles={ORGANIZER}, resource="meeting", write=False, http=("GET", "/meetings/<int:meeting_id>"))
+@commands.command(
+    "meetings.get",
+    roles={ORGANIZER},
+    resource="meeting",
+    write=False,
+    http=("GET", "/meetings/<int:meeting_id>"),
+)
 def get(ctx: Ctx, p) -> dict:
     """The meeting with its status, agenda, attendees, documents and polls."""
     return service.meeting_detail(ctx.s, ctx.meeting)
 
 
-@commands.command("meetings.update", roles={ORGANIZER}, schema=schemas.MeetingUpdate, resource="meeting", http=("PATCH", "/meetings/<int:meeting_id>"))
+@commands.command(
+    "meetings.update",
+    roles={ORGANIZER},
+    schema=schemas.MeetingUpdate,
+    resource="meeting",
+    http=("PATCH", "/meetings/<int:meeting_id>"),
+)
 def update(ctx: Ctx, p: schemas.MeetingUpdate) -> dict:
     """Edit a meeting's title, time, place, language, quorum or device rule."""
     changes = p.model_dump(exclude_unset=True)
@@ -47,7 +70,9 @@ def update(ctx: Ctx, p: schemas.MeetingUpdate) -> dict:
     return service.meeting_detail(ctx.s, ctx.meeting)
 
 
-@commands.command("meetings.delete", roles={ORGANIZER}, resource="meeting", http=("DELETE", "/meetings/<int:meeting_id>"))
+@commands.command(
+    "meetings.delete", roles={ORGANIZER}, resource="meeting", http=("DELETE", "/meetings/<int:meeting_id>")
+)
 def delete(ctx: Ctx, p) -> dict:
     """Delete a meeting in preparation (a held meeting is kept for its record)."""
     if ctx.meeting.status != "draft":
@@ -56,7 +81,14 @@ def delete(ctx: Ctx, p) -> dict:
     return {"ok": True}
 
 
-@commands.command("meetings.start", roles={ORGANIZER, "chair"}, resource="meeting", http=("POST", "/meetings/<int:meeting_id>/start"), socket=True, schema=schemas.Empty)
+@commands.command(
+    "meetings.start",
+    roles={ORGANIZER, "chair"},
+    resource="meeting",
+    http=("POST", "/meetings/<int:meeting_id>/start"),
+    socket=True,
+    schema=schemas.Empty,
+)
 def start(ctx: Ctx, p) -> dict:
     """Start the meeting (draft -> live)."""
     service.start_meeting(ctx.meeting)
@@ -64,7 +96,14 @@ def start(ctx: Ctx, p) -> dict:
     return service.meeting_summary(ctx.meeting)
 
 
-@commands.command("meetings.end", roles={ORGANIZER, "chair"}, resource="meeting", http=("POST", "/meetings/<int:meeting_id>/end"), socket=True, schema=schemas.Empty)
+@commands.command(
+    "meetings.end",
+    roles={ORGANIZER, "chair"},
+    resource="meeting",
+    http=("POST", "/meetings/<int:meeting_id>/end"),
+    socket=True,
+    schema=schemas.Empty,
+)
 def end(ctx: Ctx, p) -> dict:
     """End the meeting: no more writes; confidential materials are withdrawn from tablets."""
     service.end_meeting(ctx.meeting)

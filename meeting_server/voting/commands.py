@@ -19,38 +19,69 @@ def _reveal(ctx: Ctx) -> bool:
     return ctx.actor.is_user or (ctx.actor.is_seat and ctx.actor.role == "chair")
 
 
-@commands.command("polls.create", roles={ORGANIZER}, schema=schemas.PollCreate, resource="meeting",
-                  http=("POST", "/meetings/<int:meeting_id>/polls"), status=201)
+@commands.command(
+    "polls.create",
+    roles={ORGANIZER},
+    schema=schemas.PollCreate,
+    resource="meeting",
+    http=("POST", "/meetings/<int:meeting_id>/polls"),
+    status=201,
+)
 def create(ctx: Ctx, p: schemas.PollCreate) -> dict:
     """Create a poll in draft: title, options, secret or named, how many choices."""
     if p.agenda_item_id is not None:
         from ..agenda.service import get_item
 
         get_item(ctx.s, ctx.meeting.id, p.agenda_item_id)
-    poll = Poll(meeting_id=ctx.meeting.id, title=p.title, kind=p.kind, options=p.options, secret=p.secret,
-                max_choices=p.max_choices or 1, min_choices=p.min_choices if p.min_choices is not None else 1,
-                publish_on_close=p.publish_on_close, agenda_item_id=p.agenda_item_id, rule=p.rule)
+    poll = Poll(
+        meeting_id=ctx.meeting.id,
+        title=p.title,
+        kind=p.kind,
+        options=p.options,
+        secret=p.secret,
+        max_choices=p.max_choices or 1,
+        min_choices=p.min_choices if p.min_choices is not None else 1,
+        publish_on_close=p.publish_on_close,
+        agenda_item_id=p.agenda_item_id,
+        rule=p.rule,
+    )
     ctx.s.add(poll)
     ctx.s.flush()
     return service.poll_json(poll, s=ctx.s, reveal=True)
 
 
-@commands.command("polls.list", roles=EVERYONE_IN_MEETING, resource="meeting", write=False,
-                  http=("GET", "/meetings/<int:meeting_id>/polls"))
+@commands.command(
+    "polls.list",
+    roles=EVERYONE_IN_MEETING,
+    resource="meeting",
+    write=False,
+    http=("GET", "/meetings/<int:meeting_id>/polls"),
+)
 def list_(ctx: Ctx, p) -> dict:
     """The meeting's polls (tallies as each client may see them)."""
-    return {"polls": [service.poll_json(x, s=ctx.s, reveal=_reveal(ctx)) for x in service.list_polls(ctx.s, ctx.meeting.id)]}
+    return {
+        "polls": [
+            service.poll_json(x, s=ctx.s, reveal=_reveal(ctx))
+            for x in service.list_polls(ctx.s, ctx.meeting.id)
+        ]
+    }
 
 
-@commands.command("polls.get", roles=EVERYONE_IN_MEETING, resource="poll", write=False,
-                  http=("GET", "/polls/<int:poll_id>"))
+@commands.command(
+    "polls.get", roles=EVERYONE_IN_MEETING, resource="poll", write=False, http=("GET", "/polls/<int:poll_id>")
+)
 def get(ctx: Ctx, p) -> dict:
     """A poll with `status`, `voted`, `eligible`, and once closed its `tally` (tablets: once published)."""
     return service.poll_json(ctx.obj, s=ctx.s, reveal=_reveal(ctx))
 
 
-@commands.command("polls.update", roles={ORGANIZER}, schema=schemas.PollUpdate, resource="poll",
-                  http=("PATCH", "/polls/<int:poll_id>"))
+@commands.command(
+    "polls.update",
+    roles={ORGANIZER},
+    schema=schemas.PollUpdate,
+    resource="poll",
+    http=("PATCH", "/polls/<int:poll_id>"),
+)
 def update(ctx: Ctx, p: schemas.PollUpdate) -> dict:
     """Edit a poll while it is a draft."""
     poll = ctx.obj

@@ -10,8 +10,8 @@ from sqlalchemy.orm import Session
 from ..core.db import iso
 from .models import Poll
 
-#: Other parts (ballots) fill in counts: fn(session, poll) -> {"voted", "eligible", "tally"?}.
-progress_providers: list = []
+#: Other parts (ballots) fill in counts, by name: fn(session, poll) -> {"voted", "eligible", "tally"?}.
+progress_providers: dict = {}
 
 
 def list_polls(s: Session, meeting_id: int) -> list[Poll]:
@@ -21,7 +21,7 @@ def list_polls(s: Session, meeting_id: int) -> list[Poll]:
 def counts(s: Session | None, p: Poll) -> dict[str, Any]:
     out: dict[str, Any] = {"voted": 0, "eligible": 0}
     if s is not None:
-        for fn in progress_providers:
+        for fn in progress_providers.values():
             out.update(fn(s, p))
     return out
 

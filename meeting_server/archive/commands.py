@@ -1,0 +1,5 @@
+"""Routes and events of the archive domain."""
+
+from ..core.commands import CommandSet
+
+commands = CommandSet("archive")
