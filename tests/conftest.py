@@ -80,7 +80,10 @@ class Api:
         return h
 
     def get(self, url: str, **kw):
-        return self.client.get(url, headers=self._headers(kw.pop("headers", None)), **kw)
+        r = self.client.get(url, headers=self._headers(kw.pop("headers", None)), **kw)
+        r.get_data()  # read the body, then release files behind send_file
+        r.close()
+        return r
 
     def post(self, url: str, json: Any = None, **kw):
         if "data" in kw:
