@@ -40,7 +40,9 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
     logging.getLogger("meeting_server").setLevel(logging.INFO)
 
     from . import models  # noqa: F401  (every table on the metadata)
+    from .auth import service as auth_service
 
+    auth_service.HASH_METHOD = settings.password_hash_method
     db.configure(settings.database_url)
     storage.configure(settings.data_dir)
     tasks.configure(settings)

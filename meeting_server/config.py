@@ -49,6 +49,8 @@ class Settings:
     #: Run background jobs inline (tests) instead of in a worker process.
     tasks_immediate: bool = False
     testing: bool = False
+    #: werkzeug password hash method; tests use a cheap one.
+    password_hash_method: str = "scrypt"
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod

@@ -36,6 +36,7 @@ def test_settings(tmp_path, **kw: Any) -> Settings:
         async_mode="threading",
         tasks_immediate=True,
         testing=True,
+        password_hash_method="pbkdf2:sha256:1000",
     )
     base.update(kw)
     return Settings(**base)

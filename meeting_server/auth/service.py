@@ -14,18 +14,21 @@ from ..core.errors import Conflict, Unauthorized
 from ..core.identity import ANONYMOUS, Actor
 from .models import ApiToken, User
 
+#: Password hashing method (werkzeug); tests lower the cost through settings.
+HASH_METHOD = "scrypt"
+
 
 def create_user(s: Session, username: str, password: str, role: str = "organizer", display_name: str = "") -> User:
     if s.scalar(select(User).where(User.username == username)) is not None:
         raise Conflict(f"user {username!r} exists already", code="user_exists")
-    user = User(username=username, password_hash=generate_password_hash(password), role=role, display_name=display_name)
+    user = User(username=username, password_hash=generate_password_hash(password, method=HASH_METHOD), role=role, display_name=display_name)
     s.add(user)
     s.flush()
     return user
 
 
 def set_password(s: Session, user: User, password: str) -> None:
-    user.password_hash = generate_password_hash(password)
+    user.password_hash = generate_password_hash(password, method=HASH_METHOD)
 
 
 def login(s: Session, username: str, password: str, ttl_hours: int) -> tuple[str, ApiToken, User]:
