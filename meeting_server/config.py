@@ -28,6 +28,14 @@ def _int(env: dict[str, str], name: str, default: int, minimum: int = 1) -> int:
     return value
 
 
+def normalize_db_url(url: str) -> str:
+    """PostgreSQL goes through psycopg2 (cooperative under eventlet; psycopg 3 blocks the loop)."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg2://" + url[len(prefix) :]
+    return url
+
+
 @dataclass(frozen=True)
 class Settings:
     data_dir: Path
@@ -62,8 +70,7 @@ class Settings:
             raise SettingsError(
                 f"MEETING_DATABASE_URL must be an sqlite:/// or postgresql:// URL, got {db_url!r}"
             )
-        if db_url.startswith("postgres:"):
-            db_url = "postgresql:" + db_url[len("postgres:") :]
+        db_url = normalize_db_url(db_url)
         redis_url = env.get("MEETING_REDIS_URL") or None
         if redis_url and not redis_url.startswith(("redis://", "rediss://", "unix://")):
             raise SettingsError(f"MEETING_REDIS_URL must be a redis:// URL, got {redis_url!r}")

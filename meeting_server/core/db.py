@@ -84,7 +84,9 @@ def make_engine(url: str) -> Engine:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         return eng
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    from ..config import normalize_db_url
+
+    return create_engine(normalize_db_url(url), pool_pre_ping=True, pool_size=10, max_overflow=20)
 
 
 def configure(url: str) -> Engine:

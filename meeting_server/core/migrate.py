@@ -13,7 +13,9 @@ MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 def alembic_config(url: str) -> Config:
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
-    cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    from ..config import normalize_db_url
+
+    cfg.set_main_option("sqlalchemy.url", normalize_db_url(url).replace("%", "%%"))
     return cfg
 
 

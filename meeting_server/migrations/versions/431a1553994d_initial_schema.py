@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: 23c2fa91bf12
+Revision ID: 431a1553994d
 Revises: 
-Create Date: 2026-12-03 09:31:56.465022
+Create Date: 2026-12-03 09:41:10.820363
 """
 
 from alembic import op
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 import meeting_server.core.db
 
 
-revision = '23c2fa91bf12'
+revision = '431a1553994d'
 down_revision = None
 branch_labels = None
 depends_on = None
@@ -110,6 +110,16 @@ def upgrade() -> None:
     with op.batch_alter_table('audit_entries', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_audit_entries_meeting_id'), ['meeting_id'], unique=False)
 
+    op.create_table('room_states',
+    sa.Column('meeting_id', sa.Integer(), nullable=False),
+    sa.Column('attendance_seq', sa.Integer(), nullable=False),
+    sa.Column('speakers_seq', sa.Integer(), nullable=False),
+    sa.Column('nameplate_seq', sa.Integer(), nullable=False),
+    sa.Column('nameplate_all', sa.Boolean(), nullable=False),
+    sa.Column('nameplate_seats', sa.JSON(), nullable=False),
+    sa.ForeignKeyConstraint(['meeting_id'], ['meetings.id'], name=op.f('fk_room_states_meeting_id_meetings'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('meeting_id', name=op.f('pk_room_states'))
+    )
     op.create_table('agenda_items',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('meeting_id', sa.Integer(), nullable=False),
@@ -124,6 +134,28 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('agenda_items', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_agenda_items_meeting_id'), ['meeting_id'], unique=False)
+
+    op.create_table('attendance_records',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('meeting_id', sa.Integer(), nullable=False),
+    sa.Column('attendee_id', sa.Integer(), nullable=False),
+    sa.Column('in_at', meeting_server.core.db.UTCDateTime(), nullable=False),
+    sa.Column('in_method', sa.String(length=10), nullable=False),
+    sa.Column('in_by', sa.JSON(), nullable=False),
+    sa.Column('in_reason', sa.String(length=300), nullable=False),
+    sa.Column('late', sa.Boolean(), nullable=False),
+    sa.Column('out_at', meeting_server.core.db.UTCDateTime(), nullable=True),
+    sa.Column('out_method', sa.String(length=10), nullable=True),
+    sa.Column('out_by', sa.JSON(), nullable=True),
+    sa.Column('out_reason', sa.String(length=300), nullable=False),
+    sa.Column('early', sa.Boolean(), nullable=False),
+    sa.ForeignKeyConstraint(['attendee_id'], ['attendees.id'], name=op.f('fk_attendance_records_attendee_id_attendees'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['meeting_id'], ['meetings.id'], name=op.f('fk_attendance_records_meeting_id_meetings'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_attendance_records'))
+    )
+    with op.batch_alter_table('attendance_records', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_attendance_records_attendee_id'), ['attendee_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_attendance_records_meeting_id'), ['meeting_id'], unique=False)
 
     op.create_table('seat_sessions',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -144,6 +176,22 @@ def upgrade() -> None:
     with op.batch_alter_table('seat_sessions', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_seat_sessions_attendee_id'), ['attendee_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_seat_sessions_meeting_id'), ['meeting_id'], unique=False)
+
+    op.create_table('seat_takeover_grants',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('attendee_id', sa.Integer(), nullable=False),
+    sa.Column('meeting_id', sa.Integer(), nullable=False),
+    sa.Column('granted_by', sa.String(length=120), nullable=False),
+    sa.Column('created_at', meeting_server.core.db.UTCDateTime(), nullable=False),
+    sa.Column('expires_at', meeting_server.core.db.UTCDateTime(), nullable=False),
+    sa.Column('used_at', meeting_server.core.db.UTCDateTime(), nullable=True),
+    sa.ForeignKeyConstraint(['attendee_id'], ['attendees.id'], name=op.f('fk_seat_takeover_grants_attendee_id_attendees'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['meeting_id'], ['meetings.id'], name=op.f('fk_seat_takeover_grants_meeting_id_meetings'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_seat_takeover_grants'))
+    )
+    with op.batch_alter_table('seat_takeover_grants', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_seat_takeover_grants_attendee_id'), ['attendee_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_seat_takeover_grants_meeting_id'), ['meeting_id'], unique=False)
 
     op.create_table('documents',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -232,15 +280,26 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_documents_meeting_id'))
 
     op.drop_table('documents')
+    with op.batch_alter_table('seat_takeover_grants', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_seat_takeover_grants_meeting_id'))
+        batch_op.drop_index(batch_op.f('ix_seat_takeover_grants_attendee_id'))
+
+    op.drop_table('seat_takeover_grants')
     with op.batch_alter_table('seat_sessions', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_seat_sessions_meeting_id'))
         batch_op.drop_index(batch_op.f('ix_seat_sessions_attendee_id'))
 
     op.drop_table('seat_sessions')
+    with op.batch_alter_table('attendance_records', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_attendance_records_meeting_id'))
+        batch_op.drop_index(batch_op.f('ix_attendance_records_attendee_id'))
+
+    op.drop_table('attendance_records')
     with op.batch_alter_table('agenda_items', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_agenda_items_meeting_id'))
 
     op.drop_table('agenda_items')
+    op.drop_table('room_states')
     with op.batch_alter_table('audit_entries', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_audit_entries_meeting_id'))
 
