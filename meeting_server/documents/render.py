@@ -32,6 +32,7 @@ import zipfile
 import zlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 from xml.sax.saxutils import escape as xml_escape
 
@@ -42,7 +43,7 @@ log = logging.getLogger(__name__)
 
 #: Long side in pixels of each image made per page; the largest is rendered, the others
 #: are downscaled from it (measured faster than a second pixmap, see docs/benchmarks.md).
-DEFAULT_SIZES: Mapping[str, int] = {"page": 1600, "thumb": 320}
+DEFAULT_SIZES: Mapping[str, int] = MappingProxyType({"page": 1600, "thumb": 320})
 DEFAULT_QUALITY = 80
 DEFAULT_MAX_PAGES = 1000
 #: Largest image accepted as a document (pixels); Pillow's own bomb limit is 89.5 M.
@@ -109,7 +110,7 @@ def sniff(path: str | os.PathLike[str]) -> str:
 
     Raises DocumentError: 422 ``empty_file``; 422 ``encrypted`` (a password-protected
     Word/Excel/PowerPoint file, which is an OLE2 container holding an EncryptedPackage);
-    422 ``unreadable`` (a zip or OLE2 file too damaged to look inside); 415
+    422 ``unreadable`` (a zip package too damaged to look inside); 415
     ``unsupported_type`` for anything else. An HTML page renamed ``.pdf`` is content we do
     not support, so it gets 415 ``unsupported_type`` here (and 422 ``not_a_pdf`` from
     ``inspect_pdf`` if that is called on it directly).
@@ -153,7 +154,8 @@ def _sniff_zip(path: Path) -> str:
         with zipfile.ZipFile(path) as z:
             names = z.namelist()
             if "mimetype" in names:
-                mime = z.read("mimetype")[:100].decode("ascii", "replace").strip()
+                with z.open("mimetype") as f:  # bounded: the member could be a bomb
+                    mime = f.read(100).decode("ascii", "replace").strip()
                 if mime in _ODF_MIMETYPES:
                     return _ODF_MIMETYPES[mime]
             if "[Content_Types].xml" in names:
@@ -445,6 +447,8 @@ def image_to_pdf(
                 rgba = im.convert("RGBA")
                 im = Image.new("RGB", rgba.size, (255, 255, 255))
                 im.paste(rgba, mask=rgba.getchannel("A"))
+            elif im.mode == "1":
+                im = im.convert("L")
             elif im.mode not in ("L", "RGB"):
                 im = im.convert("RGB")
         w, h = im.size
@@ -685,11 +689,12 @@ def _kill_group(proc: subprocess.Popen[bytes]) -> None:
 # --------------------------------------------------------------------------- rendering
 
 
-def _page_image(page: pymupdf.Page, long_side: int) -> tuple[Image.Image, pymupdf.Pixmap]:
+def _page_image(page: pymupdf.Page, long_side: int) -> Image.Image:
     """Render a page so that its long side is exactly ``long_side`` pixels (RGB, no alpha).
 
-    The image reads the pixmap's memory without a copy: keep the returned pixmap referenced
-    for as long as the image is used.
+    Pillow stores RGB as 4 bytes a pixel, so ``frombuffer`` unpacks the samples into memory
+    of its own (no zero-copy here, and none possible that is safe: a mapped RGBX image
+    outliving its Pixmap is a use-after-free); ``samples_mv`` spares one more copy.
     """
     rect = page.rect
     scale = long_side / max(rect.width, rect.height)
@@ -697,7 +702,7 @@ def _page_image(page: pymupdf.Page, long_side: int) -> tuple[Image.Image, pymupd
     im = Image.frombuffer("RGB", (pix.width, pix.height), pix.samples_mv, "raw", "RGB", pix.stride, 1)
     if max(pix.width, pix.height) != long_side:  # MuPDF rounds outward with a tolerance; defensive
         im = im.resize(_scaled_size(pix.width, pix.height, long_side), Image.Resampling.BICUBIC)
-    return im, pix
+    return im
 
 
 def _scaled_size(w: int, h: int, long_side: int) -> tuple[int, int]:
@@ -748,12 +753,10 @@ def _render_one(
     if not 0 <= page_index < doc.page_count:
         raise IndexError(f"page index {page_index} out of range 0..{doc.page_count - 1}")
     try:
-        im, pix = _page_image(doc[page_index], long_side)
+        im = _page_image(doc[page_index], long_side)
     except (RuntimeError, ValueError) as e:
         raise _render_failed(page_index + 1, e) from None
-    data = _jpeg(im, quality)
-    del pix
-    return data, im.width, im.height
+    return _jpeg(im, quality), im.width, im.height
 
 
 def _render_failed(n: int, e: Exception) -> DocumentError:
@@ -765,11 +768,11 @@ def _render_failed(n: int, e: Exception) -> DocumentError:
     )
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + ".part")
-    with open(tmp, "wb") as f:
+def _write(path: Path, data: bytes) -> None:
+    # No temp file + rename: a page is announced (on_page/progress) only once its files are
+    # closed, and the rename cost about 1 ms a file on ext4, 5% of a page.
+    with open(path, "wb") as f:
         f.write(data)
-    os.replace(tmp, path)
 
 
 def _render_pages(
@@ -787,7 +790,7 @@ def _render_pages(
         try:
             page = doc[n - 1]
             rect = page.rect
-            big, pix = _page_image(page, order[0][1])
+            big = _page_image(page, order[0][1])
         except (RuntimeError, ValueError) as e:
             raise _render_failed(n, e) from None
         rec: dict[str, Any] = {"n": n, "pdf_width": round(rect.width, 3), "pdf_height": round(rect.height, 3)}
@@ -795,7 +798,7 @@ def _render_pages(
             im = big if long_side == order[0][1] else _downscale(big, long_side)
             data = _jpeg(im, quality)
             path = out_dir / f"{name}-{n:04d}.jpg"
-            _write_atomic(path, data)
+            _write(path, data)
             rec[name] = {
                 "file": str(path),
                 "width": im.width,
@@ -804,7 +807,6 @@ def _render_pages(
                 "sha256": hashlib.sha256(data).hexdigest(),
             }
         big.close()
-        del pix  # only now may the pixmap memory go
         records.append(rec)
         if on_page is not None:
             on_page(rec)
@@ -831,9 +833,10 @@ def render_document(
 
     ``sizes`` maps a name to a long side in pixels (default ``{"page": 1600, "thumb": 320}``);
     the largest is rendered by MuPDF and the smaller ones are downscaled from it with Pillow.
-    Files are ``<name>-<n:04d>.jpg``, written atomically. Page ``first`` (from 1) is
-    rendered before the others, so the page a presenter is on is ready first.
-    ``progress(done, total)`` is called after each page, ``on_page(record)`` with each record.
+    Files are ``<name>-<n:04d>.jpg``, complete by the time their page is reported. Page
+    ``first`` (from 1) is rendered before the others, so the page a presenter is on is ready
+    first. ``progress(done, total)`` is called after each page, ``on_page(record)`` with each
+    record.
 
     Returns one record per page in page order::
 
@@ -948,12 +951,11 @@ def render_document_parallel(
     _check_sizes(sizes)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    kwargs: dict[str, Any] = {"first": first, "on_page": on_page}
     with _open_pdf(pdf_path) as doc:
         total = _page_count(doc)
-        if processes <= 1 or total < max(min_pages, 2) or multiprocessing.current_process().daemon:
-            doc.close()
-            return render_document(pdf_path, out_dir, sizes, quality, progress, **kwargs)
+    if processes <= 1 or total < max(min_pages, 2) or multiprocessing.current_process().daemon:
+        return render_document(pdf_path, out_dir, sizes, quality, progress, first=first, on_page=on_page)
+    with _open_pdf(pdf_path) as doc:
         order = _page_order(total, first)
         rest = order[1:]
         done: dict[int, dict[str, Any]] = {}

@@ -414,7 +414,6 @@ def test_render_document(files: dict[str, Path], tmp_path: Path) -> None:
             assert (info["width"], info["height"]) == size
             with Image.open(path) as im:
                 assert im.size == size
-    assert not list(out.glob("*.part"))
     assert len(list(out.iterdir())) == 60
 
 
@@ -444,6 +443,9 @@ def test_render_document_parallel_matches_serial(files: dict[str, Path], tmp_pat
     for a, b in zip(serial, parallel, strict=True):
         assert a["page"]["sha256"] == b["page"]["sha256"] and a["thumb"]["sha256"] == b["thumb"]["sha256"]
         assert Path(b["page"]["file"]).parent == tmp_path / "b"
+    # below min_pages it is render_document in this process
+    small = R.render_document_parallel(files["rotated.pdf"], tmp_path / "c", processes=4)
+    assert [r["n"] for r in small] == [1]
 
 
 # --------------------------------------------------------------------------- watermark
