@@ -71,21 +71,23 @@ class _Failed(Exception):
 
 
 def load_public_key(data: bytes) -> bytes:
-    """A pinned Ed25519 public key as 32 raw bytes, from PEM, base64 or raw bytes."""
+    """A pinned Ed25519 public key as 32 raw bytes, from PEM, base64, hex or raw bytes."""
+    if len(data) == 32:  # raw bytes: never strip, a key byte may be whitespace
+        return bytes(data)
     data = data.strip()
     if data.startswith(b"-----BEGIN"):
         key = serialization.load_pem_public_key(data)
         if not isinstance(key, ed25519.Ed25519PublicKey):
             raise ValueError("not an Ed25519 public key")
         return key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-    if len(data) == 32:
-        return data
     try:
-        raw = base64.b64decode(data, validate=True)
-    except binascii.Error:
+        raw = (
+            bytes.fromhex(data.decode("ascii")) if len(data) == 64 else base64.b64decode(data, validate=True)
+        )
+    except (binascii.Error, ValueError):
         raw = b""
     if len(raw) != 32:
-        raise ValueError("expected a PEM public key, or 32 bytes raw or in base64")
+        raise ValueError("expected a PEM public key, or 32 bytes raw, in base64 or in hex")
     return raw
 
 
@@ -360,7 +362,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--public-key",
         metavar="FILE",
-        help="the server's Ed25519 public key to pin (PEM, or 32 bytes raw or in base64)",
+        help="the server's Ed25519 public key to pin (PEM, or 32 bytes raw, base64 or hex)",
     )
     try:
         args = parser.parse_args(argv)

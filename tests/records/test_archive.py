@@ -384,6 +384,9 @@ def test_cli(tmp_path, archive, keys, capsys):
     b64 = tmp_path / "server.b64"
     b64.write_text(keys.public_key_b64)
     assert load_public_key(b64.read_bytes()) == keys.public_key_raw
+    assert load_public_key(keys.public_key_raw.hex().encode() + b"\n") == keys.public_key_raw
+    # raw keys are taken as they are, even when a byte looks like whitespace
+    assert load_public_key(b" " + bytes(30) + b"\n") == b" " + bytes(30) + b"\n"
 
     bad = rewrite(archive, tmp_path / "bad.zip", flip("votes.csv"))
     assert main([str(bad)]) == 1
