@@ -353,6 +353,7 @@ ACTIONS = {
     },
 }
 ZH_NUMERALS = "零一二三四五六七八九十"
+MONTHS = "Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec".split()
 
 
 def _zh_number(n: int) -> str:
@@ -497,10 +498,14 @@ def _tz(name: str) -> ZoneInfo:
 
 
 def _as_dt(value: When) -> datetime | None:
+    """A datetime in UTC if none is given; None for empty or unparseable values."""
     if value is None or value == "":
         return None
     if isinstance(value, str):
-        value = datetime.fromisoformat(value.strip())
+        try:
+            value = datetime.fromisoformat(value.strip())
+        except ValueError:
+            return None
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
     return value
@@ -509,6 +514,8 @@ def _as_dt(value: When) -> datetime | None:
 def _fmt_dt(value: When, tz: ZoneInfo, lang: str, style: str = "datetime") -> str:
     dt = _as_dt(value)
     if dt is None:
+        if isinstance(value, str) and value.strip():
+            return value.strip()  # not ISO 8601: print what was given rather than fail
         return "—" if style != "datetime" else ""
     dt = dt.astimezone(tz)
     if style == "time":
@@ -516,7 +523,7 @@ def _fmt_dt(value: When, tz: ZoneInfo, lang: str, style: str = "datetime") -> st
     if lang == "zh":
         date = f"{dt.year}年{dt.month}月{dt.day}日"
     else:
-        date = f"{dt.day} {dt.strftime('%b')} {dt.year}"
+        date = f"{dt.day} {MONTHS[dt.month - 1]} {dt.year}"  # not %b: that follows the locale
     if style == "date":
         return date
     if style == "short":
@@ -1024,6 +1031,8 @@ def _details(c: _Canvas, m: MinutesData, tz: ZoneInfo, tz_label: str) -> None:
         else:
             held = _fmt_dt(start, tz, c.lang)
         rows.append((L["held"], held))
+    elif m.started_at:
+        rows.append((L["held"], _fmt_dt(m.started_at, tz, c.lang)))
     if m.location:
         rows.append((L["location"], m.location))
     if m.chair:

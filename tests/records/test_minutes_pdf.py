@@ -53,8 +53,12 @@ def scribble(seed: int) -> list[list[list[float]]]:
             pts.append([round(px, 4), round(py, 4)])
         strokes.append(pts)
         x += w + rnd.uniform(0.02, 0.06)
-    strokes.append([[round(x - 0.02, 4), 0.85], [round(x + 0.08, 4), 0.78]])  # the underline flourish
-    return strokes
+    strokes.append([[x - 0.02, 0.85], [x + 0.08, 0.78]])  # the underline flourish
+    # fit the name on the pad: tablets report points in 0..1
+    lo = min(p[0] for st in strokes for p in st)
+    hi = max(p[0] for st in strokes for p in st)
+    k = 0.92 / max(hi - lo, 0.92)
+    return [[[round(0.04 + (p[0] - lo) * k, 4), round(p[1], 4)] for p in st] for st in strokes]
 
 
 def sample_minutes(n_attendees: int = 20) -> MinutesData:
@@ -230,9 +234,12 @@ def test_dict_input_and_plain_notes():
         "attendees": [{"name": "Ada", "status": "present"}],
         "agenda": [{"title": "Budget", "notes": "line one\nline two"}],
         "polls": [],
+        "draft": True,
+        "started_at": "yesterday morning",
     }
     pdf = build_minutes_pdf(m, lang="en", org_name="ACME")
     text = text_of(pdf)
+    assert "DRAFT" in text and "yesterday morning" in text
     assert "line one\nline two" in text
     assert "No votes were taken." in text
     with pytest.raises(TypeError):
