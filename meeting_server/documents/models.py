@@ -36,6 +36,9 @@ class Document(Base):
     withdrawn_at: Mapped[dt.datetime | None]
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    #: The render job that owns this version now, and when it last showed life (a lease).
+    render_claim: Mapped[str | None] = mapped_column(String(40))
+    render_heartbeat: Mapped[dt.datetime | None]
 
     def __repr__(self) -> str:
         return f"<Document {self.id} v{self.version} {self.title!r} {self.status}>"

@@ -35,7 +35,7 @@ def test_meeting_with_pdf_docx_png(server, tmp_path):
     status, png = server.upload(f"/api/v1/meetings/{mid}/documents", "chart.png", png_path.read_bytes(), token)
     assert status == 202, png
     docs = [server.wait_document(pdf["id"], token), server.wait_document(png["id"], token)]
-    assert docs[0]["status"] == "ready" and docs[0]["page_count"] == 30
+    assert docs[0]["status"] == "ready" and docs[0]["page_count"] == 30, (docs[0], server.log())
     assert docs[1]["status"] == "ready" and docs[1]["page_count"] == 1
     if shutil.which("soffice") or shutil.which("libreoffice"):
         docx_path = corpus.make_docx(tmp_path / "plan.docx", ["第一段 First paragraph", "第二段"])

@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: 431a1553994d
+Revision ID: cbccc32818b4
 Revises: 
-Create Date: 2026-12-03 09:41:10.820363
+Create Date: 2026-12-03 09:46:02.504910
 """
 
 from alembic import op
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 import meeting_server.core.db
 
 
-revision = '431a1553994d'
+revision = 'cbccc32818b4'
 down_revision = None
 branch_labels = None
 depends_on = None
@@ -135,6 +135,22 @@ def upgrade() -> None:
     with op.batch_alter_table('agenda_items', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_agenda_items_meeting_id'), ['meeting_id'], unique=False)
 
+    op.create_table('announcements',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('meeting_id', sa.Integer(), nullable=False),
+    sa.Column('attendee_id', sa.Integer(), nullable=True),
+    sa.Column('text', sa.Text(), nullable=False),
+    sa.Column('level', sa.String(length=10), nullable=False),
+    sa.Column('by', sa.String(length=120), nullable=False),
+    sa.Column('created_at', meeting_server.core.db.UTCDateTime(), nullable=False),
+    sa.Column('cleared_at', meeting_server.core.db.UTCDateTime(), nullable=True),
+    sa.ForeignKeyConstraint(['attendee_id'], ['attendees.id'], name=op.f('fk_announcements_attendee_id_attendees'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['meeting_id'], ['meetings.id'], name=op.f('fk_announcements_meeting_id_meetings'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_announcements'))
+    )
+    with op.batch_alter_table('announcements', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_announcements_meeting_id'), ['meeting_id'], unique=False)
+
     op.create_table('attendance_records',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('meeting_id', sa.Integer(), nullable=False),
@@ -193,6 +209,25 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_seat_takeover_grants_attendee_id'), ['attendee_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_seat_takeover_grants_meeting_id'), ['meeting_id'], unique=False)
 
+    op.create_table('service_calls',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('meeting_id', sa.Integer(), nullable=False),
+    sa.Column('attendee_id', sa.Integer(), nullable=False),
+    sa.Column('seat', sa.String(length=40), nullable=True),
+    sa.Column('kind', sa.String(length=20), nullable=False),
+    sa.Column('note', sa.String(length=200), nullable=False),
+    sa.Column('status', sa.String(length=10), nullable=False),
+    sa.Column('created_at', meeting_server.core.db.UTCDateTime(), nullable=False),
+    sa.Column('closed_at', meeting_server.core.db.UTCDateTime(), nullable=True),
+    sa.Column('closed_by', sa.String(length=120), nullable=True),
+    sa.ForeignKeyConstraint(['attendee_id'], ['attendees.id'], name=op.f('fk_service_calls_attendee_id_attendees'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['meeting_id'], ['meetings.id'], name=op.f('fk_service_calls_meeting_id_meetings'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_service_calls'))
+    )
+    with op.batch_alter_table('service_calls', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_service_calls_attendee_id'), ['attendee_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_service_calls_meeting_id'), ['meeting_id'], unique=False)
+
     op.create_table('documents',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('meeting_id', sa.Integer(), nullable=False),
@@ -214,6 +249,8 @@ def upgrade() -> None:
     sa.Column('withdrawn_at', meeting_server.core.db.UTCDateTime(), nullable=True),
     sa.Column('created_at', meeting_server.core.db.UTCDateTime(), nullable=False),
     sa.Column('updated_at', meeting_server.core.db.UTCDateTime(), nullable=False),
+    sa.Column('render_claim', sa.String(length=40), nullable=True),
+    sa.Column('render_heartbeat', meeting_server.core.db.UTCDateTime(), nullable=True),
     sa.ForeignKeyConstraint(['agenda_item_id'], ['agenda_items.id'], name=op.f('fk_documents_agenda_item_id_agenda_items'), ondelete='SET NULL'),
     sa.ForeignKeyConstraint(['meeting_id'], ['meetings.id'], name=op.f('fk_documents_meeting_id_meetings'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_documents'))
@@ -245,6 +282,28 @@ def upgrade() -> None:
     with op.batch_alter_table('polls', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_polls_meeting_id'), ['meeting_id'], unique=False)
 
+    op.create_table('speaker_requests',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('meeting_id', sa.Integer(), nullable=False),
+    sa.Column('attendee_id', sa.Integer(), nullable=False),
+    sa.Column('agenda_item_id', sa.Integer(), nullable=True),
+    sa.Column('status', sa.String(length=12), nullable=False),
+    sa.Column('position', sa.Integer(), nullable=False),
+    sa.Column('note', sa.String(length=200), nullable=False),
+    sa.Column('added_by', sa.String(length=10), nullable=False),
+    sa.Column('requested_at', meeting_server.core.db.UTCDateTime(), nullable=False),
+    sa.Column('started_at', meeting_server.core.db.UTCDateTime(), nullable=True),
+    sa.Column('ends_at', meeting_server.core.db.UTCDateTime(), nullable=True),
+    sa.Column('ended_at', meeting_server.core.db.UTCDateTime(), nullable=True),
+    sa.ForeignKeyConstraint(['agenda_item_id'], ['agenda_items.id'], name=op.f('fk_speaker_requests_agenda_item_id_agenda_items'), ondelete='SET NULL'),
+    sa.ForeignKeyConstraint(['attendee_id'], ['attendees.id'], name=op.f('fk_speaker_requests_attendee_id_attendees'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['meeting_id'], ['meetings.id'], name=op.f('fk_speaker_requests_meeting_id_meetings'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_speaker_requests'))
+    )
+    with op.batch_alter_table('speaker_requests', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_speaker_requests_attendee_id'), ['attendee_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_speaker_requests_meeting_id'), ['meeting_id'], unique=False)
+
     op.create_table('document_pages',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('document_id', sa.Integer(), nullable=False),
@@ -272,6 +331,11 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_document_pages_document_id'))
 
     op.drop_table('document_pages')
+    with op.batch_alter_table('speaker_requests', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_speaker_requests_meeting_id'))
+        batch_op.drop_index(batch_op.f('ix_speaker_requests_attendee_id'))
+
+    op.drop_table('speaker_requests')
     with op.batch_alter_table('polls', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_polls_meeting_id'))
 
@@ -280,6 +344,11 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_documents_meeting_id'))
 
     op.drop_table('documents')
+    with op.batch_alter_table('service_calls', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_service_calls_meeting_id'))
+        batch_op.drop_index(batch_op.f('ix_service_calls_attendee_id'))
+
+    op.drop_table('service_calls')
     with op.batch_alter_table('seat_takeover_grants', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_seat_takeover_grants_meeting_id'))
         batch_op.drop_index(batch_op.f('ix_seat_takeover_grants_attendee_id'))
@@ -295,6 +364,10 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_attendance_records_attendee_id'))
 
     op.drop_table('attendance_records')
+    with op.batch_alter_table('announcements', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_announcements_meeting_id'))
+
+    op.drop_table('announcements')
     with op.batch_alter_table('agenda_items', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_agenda_items_meeting_id'))
 
