@@ -47,3 +47,15 @@ def test_replace_bumps_version(room_with_doc):
     assert r.status_code == 202
     doc = room.org.get(f"/api/v1/documents/{did}").get_json()
     assert doc["version"] == 2 and doc["page_count"] == 2 and doc["status"] == "ready"
+
+
+def test_progress_pushed_to_organizer_console(room):
+    console = room.console()
+    console.get_received()
+    r = room.org.upload(f"/api/v1/meetings/{room.meeting['id']}/documents", make_pdf(3), "p.pdf")
+    assert r.status_code == 202
+    got = [e["args"][0] for e in console.get_received() if e["name"] == "document"]
+    assert got and got[-1]["status"] == "ready" and got[-1]["pages_done"] == 3
+    assert any(g["status"] == "processing" for g in got)
+    tablet = room.tablet("attendee")
+    assert not [e for e in tablet.get_received() if e["name"] == "document"]
