@@ -69,3 +69,14 @@ def test_path_traversal_filename_is_neutralised(room):
     r = room.org.upload(f"/api/v1/meetings/{room.meeting['id']}/documents", make_pdf(1), "../../etc/pa\x07sswd.pdf")
     assert r.status_code == 202
     assert r.get_json()["filename"] == "passwd.pdf"
+
+
+def test_office_without_libreoffice_is_415(room, tmp_path, monkeypatch):
+    from meeting_server.documents import render
+
+    monkeypatch.setattr(render, "converter_available", lambda: False)
+    data = corpus.make_docx(tmp_path / "a.docx", ["你好"]).read_bytes()
+    r = room.org.upload(f"/api/v1/meetings/{room.meeting['id']}/documents", data, "a.docx")
+    assert r.status_code == 415
+    err = r.get_json()["error"]
+    assert err["code"] == "converter_missing" and "libreoffice" in err["message"].lower()
