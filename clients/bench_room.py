@@ -236,9 +236,13 @@ def run_loadgen(server: Server, n: int, opts: argparse.Namespace) -> dict[str, A
             stop_pid(proc.pid, grace=5)
     sys.stderr.write(err.decode(errors="replace"))
     lines = out.decode().strip().splitlines()
-    if proc.returncode != 0 or not lines:
+    try:
+        result = json.loads(lines[-1])
+    except (IndexError, ValueError):
         return {"target": server.target, "tablets": n, "error": f"loadgen exited {proc.returncode}"}
-    return json.loads(lines[-1])
+    if proc.returncode != 0:
+        result.setdefault("error", f"loadgen exited {proc.returncode}")
+    return result
 
 
 def _g(r: dict[str, Any] | None, *path: str) -> Any:
@@ -265,8 +269,8 @@ def comparison(results: list[dict[str, Any]]) -> str:
         for name, r in (("node", node), ("ours", ours)):
             if r is None:
                 continue
-            if "error" in r:
-                lines.append(f"| {n} | {name} | {r['error']} |" + " |" * 13)
+            if "error" in r and not r.get("flips"):
+                lines.append(f"| {n} | {name} | {r['error'][:200]} |" + " |" * 13)
                 continue
             f = r.get("flips") or {}
             k = r.get("checkin") or {}

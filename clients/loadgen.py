@@ -90,10 +90,13 @@ def ms(x: float | None) -> float | None:
 
 _T0 = perf()
 VERBOSE = False
+PHASE = "start"
 
 
 def say(msg: str) -> None:
-    """Progress on stderr with --verbose."""
+    """Note the phase; print it on stderr with --verbose."""
+    global PHASE
+    PHASE = msg
     if VERBOSE:
         print(f"[loadgen {perf() - _T0:7.2f}s] {msg}", file=sys.stderr, flush=True)
 
@@ -162,6 +165,9 @@ class TabletGroup:
 
         async def one(tab: Tablet) -> None:
             async with sem:
+                if _hopeless(errors, len(self._live())):
+                    errors["skipped: the first connects all failed"] += 1
+                    return
                 client = SioClient(_on_event, ignore=self.IGNORE, tag=tab)
                 t0 = perf()
                 try:
@@ -188,13 +194,21 @@ class TabletGroup:
         sem = asyncio.Semaphore(max(1, concurrency))
         errors: Counter[str] = Counter()
 
+        done = 0
+
         async def one(tab: Tablet) -> None:
+            nonlocal done
             async with sem:
+                if _hopeless(errors, done):
+                    errors["skipped: the first check-ins all failed"] += 1
+                    return
                 client = SioClient(lambda *_: None, ignore=self.IGNORE)
                 try:
                     await client.connect(self.url, {"token": tab.token}, timeout=timeout)
                     ack = await client.call("checkin", {}, timeout=timeout)
-                    if not (isinstance(ack, dict) and ack.get("ok")):
+                    if isinstance(ack, dict) and ack.get("ok"):
+                        done += 1
+                    else:
                         errors[_ack_code(ack)] += 1
                 except (Exception, TimeoutError) as exc:
                     errors[err_name(exc)] += 1
@@ -338,6 +352,11 @@ class TabletGroup:
 
         await asyncio.gather(*(one(c) for c in clients))
         return {"closed": len(clients), "cpu_s": cpu_seconds()}
+
+
+def _hopeless(errors: Counter[str], successes: int) -> bool:
+    """Stop trying once the first 10 attempts all failed: the server is not taking tablets."""
+    return successes == 0 and sum(errors.values()) >= 10
 
 
 def _ack_code(ack: Any) -> str:
@@ -539,10 +558,11 @@ def analyse_flips(
     }
 
 
-async def run(opts: argparse.Namespace) -> dict[str, Any]:
+async def run(opts: argparse.Namespace, out: dict[str, Any]) -> dict[str, Any]:
+    """Run every phase, filling ``out`` as it goes (so a failure still leaves partial results)."""
     require_loopback(opts.url)
     url = opts.url.rstrip("/")
-    out: dict[str, Any] = {"target": opts.target, "url": url, "tablets": opts.tablets, "procs": opts.procs}
+    out.update(target=opts.target, url=url, tablets=opts.tablets, procs=opts.procs)
     out["flips_requested"] = opts.flips
     out["interval_s"] = opts.interval
     out["clock"] = (
@@ -780,9 +800,12 @@ def _fmt(x: Any, unit: str = "") -> str:
 
 def render(r: dict[str, Any]) -> str:
     lines = [
-        f"target {r['target']}  {r['url']}  tablets {r['tablets']}  procs {r['procs']}  clock: {r['clock']}"
+        f"target {r.get('target')}  {r.get('url')}  tablets {r.get('tablets')}  procs {r.get('procs')}"
+        f"  clock: {r.get('clock')}"
     ]
     row = lines.append
+    if r.get("error"):
+        row(f"  ERROR        {r['error']}")
     row(f"  setup        {r.get('setup_s')} s   join {r.get('join_s')} s")
     c = r.get("connect")
     if c:
@@ -917,28 +940,28 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     raise_fd_limit()
 
-    expired = False
+    out: dict[str, Any] = {}
 
-    async def bounded() -> dict[str, Any]:
-        nonlocal expired
+    async def bounded() -> None:
         cm = asyncio.timeout(opts.timeout)
         try:
             async with cm:
-                return await run(opts)
-        finally:
-            expired = cm.expired()
+                await run(opts, out)
+        except TimeoutError:
+            if not cm.expired():
+                raise
+            out["error"] = f"overall timeout of {opts.timeout:.0f} s reached during {PHASE}"
 
     try:
-        result = asyncio.run(bounded())
-    except TimeoutError:
-        if not expired:
-            raise
-        print(f"loadgen: overall timeout of {opts.timeout:.0f} s reached", file=sys.stderr)
-        return 3
-    print(render(result), file=sys.stderr if opts.json else sys.stdout, flush=True)
+        asyncio.run(bounded())
+    except Exception as exc:  # report what was measured before the failure, then fail
+        out["error"] = f"{PHASE}: {err_name(exc)}: {exc}"[:1000]
+    if "error" in out:
+        print(f"loadgen: {out['error']}", file=sys.stderr, flush=True)
+    print(render(out), file=sys.stderr if opts.json else sys.stdout, flush=True)
     if opts.json:
-        print(json.dumps(result, ensure_ascii=False), flush=True)
-    return 0
+        print(json.dumps(out, ensure_ascii=False), flush=True)
+    return 1 if "error" in out else 0
 
 
 if __name__ == "__main__":
