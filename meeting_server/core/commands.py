@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
+from sqlalchemy.exc import DataError
 from sqlalchemy.orm import Session
 
 from . import db
@@ -188,11 +189,18 @@ def validate(cmd: Command, raw: Any) -> BaseModel | None:
         raise Invalid(f"{first['field']}: {first['problem']}", code="invalid", fields=problems) from None
 
 
+#: Ids beyond a 64-bit signed integer cannot exist in any database we support.
+MAX_ID = 2**63 - 1
+
+
 def _coerce_id(value: Any) -> int:
     try:
-        return int(value)
+        n = int(value)
     except (TypeError, ValueError):
         raise NotFound("no such item") from None
+    if not 0 < n <= MAX_ID:
+        raise NotFound("no such item")
+    return n
 
 
 def resolve(cmd: Command, s: Session, actor: Actor, params: dict[str, Any], payload: BaseModel | None):
@@ -264,11 +272,20 @@ def execute(
     files: Any = None,
     sid: str | None = None,
 ) -> Any:
+    params = params or {}
+    payload = validate(cmd, raw)
+    try:
+        return _execute(cmd, actor, payload, params, files, sid)
+    except (OverflowError, DataError) as e:
+        # A number or text the database cannot hold (e.g. an id past 64 bits): bad input, not a crash.
+        raise Invalid("a value in the request is out of range", code="out_of_range") from e
+
+
+def _execute(cmd: Command, actor: Actor, payload: BaseModel | None, params: dict[str, Any], files: Any,
+             sid: str | None) -> Any:
     from ..extensions import socketio
     from . import audit
 
-    params = params or {}
-    payload = validate(cmd, raw)
     with db.transaction() as s:
         meeting, obj = resolve(cmd, s, actor, params, payload)
         actor = authorize(cmd, actor, meeting, s)

@@ -50,7 +50,9 @@ def build() -> dict[str, Any]:
             components[cmd.schema.__name__] = schema
             ref = {"$ref": f"#/components/schemas/{cmd.schema.__name__}"}
             if cmd.multipart:
-                body_schema = {"allOf": [ref, {"type": "object", "properties": {"file": {"type": "string", "format": "binary"}}}]}
+                props = {k: v for k, v in schema.get("properties", {}).items()}
+                props["file"] = {"type": "string", "format": "binary"}
+                body_schema = {"type": "object", "properties": props, "required": ["file"]}
                 op["requestBody"] = {"required": True, "content": {"multipart/form-data": {"schema": body_schema}}}
             else:
                 op["requestBody"] = {"required": False, "content": {"application/json": {"schema": ref}}}
@@ -72,7 +74,7 @@ def build() -> dict[str, Any]:
     paths["/healthz"] = {"get": {"operationId": "healthz", "summary": "Liveness", "responses": {"200": {
         "description": "ok", "content": {"application/json": {"schema": {"type": "object"}}}}}}}
     return {
-        "openapi": "3.0.3",
+        "openapi": "3.1.0",
         "info": {"title": "Paperless Meeting Server", "version": "1"},
         "servers": [{"url": "/"}],
         "paths": paths,

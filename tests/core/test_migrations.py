@@ -37,11 +37,11 @@ def test_postgres_migrations_match_models():
 def test_postgres_app_round_trip(tmp_path):
     need(pg_available(), "PostgreSQL is not reachable at 127.0.0.1:5432 (set MEETING_TEST_PG)")
     from meeting_server import create_app
-    from tests.conftest import Api, add_attendee, create_meeting, login, make_pdf, make_user, test_settings
+    from tests.conftest import Api, add_attendee, create_meeting, login, make_pdf, make_settings, make_user
 
     with temp_database() as url:
         migrate.upgrade(url)
-        app = create_app(test_settings(tmp_path, database_url=url))
+        app = create_app(make_settings(tmp_path, database_url=url))
         try:
             make_user(app, "pg-org")
             org = login(app.test_client(), "pg-org")
