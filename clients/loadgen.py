@@ -76,6 +76,18 @@ def rss_kb(pid: int) -> int | None:
     return None
 
 
+def proc_cpu_s(pid: int | None) -> float | None:
+    """User + system CPU seconds of process ``pid`` so far (from /proc/PID/stat)."""
+    if not pid:
+        return None
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            fields = fh.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 def pct(sorted_values: list[float], p: float) -> float | None:
     """Nearest-rank percentile of an already sorted list."""
     if not sorted_values:
@@ -697,7 +709,7 @@ async def run(opts: argparse.Namespace, out: dict[str, Any]) -> dict[str, Any]:
         if opts.flips > 0:
             calibrate_clock()
             await each("calibrate", 30)
-            cpu_f, wall_f = cpu_seconds(), perf()
+            cpu_f, wall_f, srv_f = cpu_seconds(), perf(), proc_cpu_s(opts.server_pid)
             records = await _present_all(presenter, room, opts.flips, opts.interval, opts.call_timeout)
             acked = sum(1 for f in records if f.error is None)
             await each("drain", opts.phase_timeout, expected=acked, timeout=opts.drain)
@@ -711,6 +723,9 @@ async def run(opts: argparse.Namespace, out: dict[str, Any]) -> dict[str, Any]:
             merged = analyse_flips(records, seq_map, pages)
             merged["dropped_connections"] = sum(r["dropped"] for r in arrivals)
             merged["main_cpu_pct"] = round(100 * (cpu_seconds() - cpu_f) / max(1e-9, perf() - wall_f), 1)
+            srv = proc_cpu_s(opts.server_pid)
+            if srv is not None and srv_f is not None:
+                merged["server_cpu_pct"] = round(100 * (srv - srv_f) / max(1e-9, perf() - wall_f), 1)
             out["flips"] = merged
 
         # 6. vote
@@ -830,7 +845,9 @@ def render(r: dict[str, Any]) -> str:
     f = r.get("flips")
     if f:
         row(
-            f"  flips        {f['acked']}/{f['sent']} acked every {r['interval_s']} s"
+            f"  flips        {f['acked']}/{f['sent']} acked every {r['interval_s']} s; present ack"
+            f" p50 {_fmt(f['ack_p50_ms'])} max {_fmt(f['ack_max_ms'])} ms; CPU: loadgen {f.get('main_cpu_pct')} %,"
+            f" server {_fmt(f.get('server_cpu_pct'), ' %')}"
             + (f"  errors {f['errors']}" if f["errors"] else "")
         )
         row(
