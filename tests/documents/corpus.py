@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import os
+import random
 import shutil
 import struct
 import zipfile
@@ -15,7 +16,7 @@ import zlib
 from pathlib import Path
 
 import pymupdf
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageFilter
 
 ZH = "会议材料：第{n}页。本议题讨论二〇二五年度预算、人员安排与工作计划，请各位代表审阅并提出意见。"
 EN = "Meeting material, page {n}. Budget, staffing and the work plan for the coming year; please review."
@@ -96,6 +97,44 @@ def _draw_figures(page: pymupdf.Page, n: int, top: float) -> None:
         shape.draw_circle((left + 40 + c * 90, top + 450), 25 + (n + c) % 10)
         shape.finish(color=(0, 0.3, 0.6), fill=(0.9, 0.95, 1.0), width=1.0)
     shape.commit()
+
+
+def make_scanned_pdf(path: Path, pages: int = 20) -> Path:
+    """Pages that are one full-page greyscale JPEG each (A4 at 300 dpi), like a scanner makes."""
+    rnd = random.Random(1)
+    im = Image.new("L", (2480, 3508), 245)
+    d = ImageDraw.Draw(im)
+    for y in range(300, 3300, 60):  # lines of "words"
+        x = 200
+        while x < 2200:
+            w = rnd.randint(20, 120)
+            d.rectangle([x, y, x + w, y + 30], fill=rnd.randint(20, 80))
+            x += w + 25
+    buf = io.BytesIO()
+    im.filter(ImageFilter.GaussianBlur(1.2)).save(buf, "JPEG", quality=85)
+    doc = pymupdf.open()
+    for _ in range(pages):
+        page = doc.new_page()
+        page.insert_image(page.rect, stream=buf.getvalue())  # stored once, shown on every page
+    doc.save(path, garbage=3)
+    return Path(path)
+
+
+def make_dense_vector_pdf(path: Path, pages: int = 3, strokes: int = 20000) -> Path:
+    """Pages of many short vector strokes (a map or CAD plot): costly to render at any size."""
+    rnd = random.Random(2)
+    doc = pymupdf.open()
+    for _ in range(pages):
+        page = doc.new_page()
+        shape = page.new_shape()
+        for k in range(strokes):
+            x, y = rnd.uniform(0, 595), rnd.uniform(0, 842)
+            shape.draw_line((x, y), (x + rnd.uniform(-20, 20), y + rnd.uniform(-20, 20)))
+            if k % 50 == 49:
+                shape.finish(color=(rnd.random(), 0.2, 0.5), width=0.4)
+        shape.commit()
+    doc.save(path, garbage=3, deflate=True)
+    return Path(path)
 
 
 def make_truncated_pdf(path: Path) -> Path:
