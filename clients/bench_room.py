@@ -258,9 +258,10 @@ def comparison(results: list[dict[str, Any]]) -> str:
     sizes = sorted({r["tablets"] for r in results})
     head = (
         "| tablets | target | flip p50 | p95 | p99 | max (ms) | fan-out p50 (ms) | missed | out of order "
-        "| connect p99 (ms) | KB/tablet | check-in settled (s) | vote: last ack (ms) | count exact | p99 ours/node |"
+        "| server CPU µs/page | connect p99 (ms) | KB/tablet | check-in (s) | vote: last ack (ms) | count exact "
+        "| load avg | p99 ours/node |"
     )
-    lines = [head, "|" + " --- |" * 15]
+    lines = [head, "|" + " --- |" * 17]
     for n in sizes:
         node, ours = by.get(("node", n)), by.get(("ours", n))
         ratio = None
@@ -270,7 +271,7 @@ def comparison(results: list[dict[str, Any]]) -> str:
             if r is None:
                 continue
             if "error" in r and not r.get("flips"):
-                lines.append(f"| {n} | {name} | {r['error'][:200]} |" + " |" * 13)
+                lines.append(f"| {n} | {name} | {r['error'][:200]} |" + " |" * 15)
                 continue
             f = r.get("flips") or {}
             k = r.get("checkin") or {}
@@ -284,11 +285,13 @@ def comparison(results: list[dict[str, Any]]) -> str:
                 f.get("fanout_p50_ms"),
                 f.get("missed"),
                 f.get("out_of_order"),
+                f.get("server_cpu_us_per_page"),
                 _g(r, "connect", "p99_ms"),
                 _g(r, "server_rss_kb", "per_tablet"),
                 k.get("settle_s", k.get("seconds")),
                 _g(r, "vote", "last_ack_ms") or _g(r, "vote", "error"),
                 _g(r, "vote", "count_exact"),
+                (r.get("loadavg_start") or [None])[0],
                 ratio if name == "ours" else "",
             ]
             lines.append("| " + " | ".join("-" if c is None else str(c) for c in cells) + " |")

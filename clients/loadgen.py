@@ -726,6 +726,8 @@ async def run(opts: argparse.Namespace, out: dict[str, Any]) -> dict[str, Any]:
             srv = proc_cpu_s(opts.server_pid)
             if srv is not None and srv_f is not None:
                 merged["server_cpu_pct"] = round(100 * (srv - srv_f) / max(1e-9, perf() - wall_f), 1)
+                # CPU per delivered page: far less sensitive than latency to other load on the machine
+                merged["server_cpu_us_per_page"] = round(1e6 * (srv - srv_f) / max(1, merged["received"]), 1)
             out["flips"] = merged
 
         # 6. vote
@@ -847,7 +849,7 @@ def render(r: dict[str, Any]) -> str:
         row(
             f"  flips        {f['acked']}/{f['sent']} acked every {r['interval_s']} s; present ack"
             f" p50 {_fmt(f['ack_p50_ms'])} max {_fmt(f['ack_max_ms'])} ms; CPU: loadgen {f.get('main_cpu_pct')} %,"
-            f" server {_fmt(f.get('server_cpu_pct'), ' %')}"
+            f" server {_fmt(f.get('server_cpu_pct'), ' %')} ({_fmt(f.get('server_cpu_us_per_page'), ' µs')} per page delivered)"
             + (f"  errors {f['errors']}" if f["errors"] else "")
         )
         row(
