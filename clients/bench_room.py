@@ -175,9 +175,9 @@ def start_ours(logdir: Path) -> Server:
     workdir = Path(tempfile.mkdtemp(prefix="bench-ours-", dir=logdir))
     env = {k: v for k, v in os.environ.items() if not k.startswith("MEETING_")}
     env.update(MEETING_DATA_DIR=str(workdir / "data"), MEETING_SECRET_KEY=secrets.token_urlsafe(24))
-    username, password = "bench", secrets.token_urlsafe(12)
+    username, password = "bench", secrets.token_hex(12)
     subprocess.run(
-        [*meeting_server_cmd(), "create-user", username, "--password", password],
+        [*meeting_server_cmd(), "create-user", username, f"--password={password}"],
         env=env,
         cwd=workdir,
         check=True,
@@ -220,11 +220,11 @@ def run_loadgen(server: Server, n: int, opts: argparse.Namespace) -> dict[str, A
     cmd += ["--procs", str(opts.procs)]
     if opts.vote:
         cmd.append("--vote")
-    if server.username:
-        cmd += ["--username", server.username, "--password", server.password]
-    shown = ["***" if server.password and c == server.password else c for c in cmd]
-    print(f"bench: {server.target} N={n}: {' '.join(shown)}", file=sys.stderr, flush=True)
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    env = dict(os.environ)
+    if server.username:  # through the environment, not the command line
+        env.update(BENCH_USERNAME=server.username, BENCH_PASSWORD=server.password)
+    print(f"bench: {server.target} N={n}: {' '.join(cmd)}", file=sys.stderr, flush=True)
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         out, err = proc.communicate(timeout=opts.run_timeout + 60)
     except subprocess.TimeoutExpired:
@@ -326,7 +326,14 @@ def main(argv: list[str] | None = None) -> int:
     try:
         for n in sizes:
             for target in targets:
-                server = start_node(logdir) if target == "node" else start_ours(logdir)
+                try:
+                    server = start_node(logdir) if target == "node" else start_ours(logdir)
+                except Exception as exc:  # one target failing to start must not lose the others' results
+                    detail = getattr(exc, "stderr", None) or b""
+                    msg = f"server did not start: {exc!r} {detail.decode(errors='replace')[-300:]}"
+                    print(f"bench: {target} N={n}: {msg}", file=sys.stderr, flush=True)
+                    results.append({"target": target, "tablets": n, "error": msg})
+                    continue
                 running.append(server)
                 try:
                     results.append(run_loadgen(server, n, opts))
