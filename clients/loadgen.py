@@ -724,10 +724,10 @@ async def run(opts: argparse.Namespace, out: dict[str, Any]) -> dict[str, Any]:
             merged["dropped_connections"] = sum(r["dropped"] for r in arrivals)
             merged["main_cpu_pct"] = round(100 * (cpu_seconds() - cpu_f) / max(1e-9, perf() - wall_f), 1)
             srv = proc_cpu_s(opts.server_pid)
-            if srv is not None and srv_f is not None:
+            if srv is not None and srv_f is not None and merged["received"]:
                 merged["server_cpu_pct"] = round(100 * (srv - srv_f) / max(1e-9, perf() - wall_f), 1)
                 # CPU per delivered page: far less sensitive than latency to other load on the machine
-                merged["server_cpu_us_per_page"] = round(1e6 * (srv - srv_f) / max(1, merged["received"]), 1)
+                merged["server_cpu_us_per_page"] = round(1e6 * (srv - srv_f) / merged["received"], 1)
             out["flips"] = merged
 
         # 6. vote
