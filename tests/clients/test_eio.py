@@ -302,7 +302,7 @@ def test_loadgen_short_run_against_node_reference():
         url = json.loads(_first_line(server, 20))["listening"]
         cmd = [sys.executable, "-m", "clients.loadgen", "--url", url, "--target", "node", "--tablets", "20"]
         cmd += ["--flips", "5", "--interval", "0.05", "--vote", "--server-pid", str(server.pid), "--json"]
-        cmd += ["--timeout", "60", "--quiet", "0.2"]
+        cmd += ["--timeout", "60", "--quiet", "0.5"]
         done = subprocess.run(cmd, cwd=ROOT, capture_output=True, timeout=90)
         assert done.returncode == 0, done.stderr.decode()[-3000:]
         r = json.loads(done.stdout.decode().strip().splitlines()[-1])
