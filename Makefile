@@ -25,6 +25,9 @@ system-deps:
 run: $(STAMP) vendor
 	MEETING_DATA_DIR=$${MEETING_DATA_DIR:-./instance} $(BIN)/meeting-server serve --demo --host $(HOST) --port $(PORT)
 
+bench: $(STAMP) vendor
+	$(BIN)/python -m clients.bench_room --sizes 100,500,1000
+
 lint: $(STAMP)
 	$(BIN)/ruff check meeting_server clients tests
 
