@@ -12,7 +12,7 @@ from flask import Flask, jsonify, redirect, send_from_directory
 from .config import Settings
 
 #: Domain packages, each with `commands.py` (a CommandSet) and optionally `init_app(app)`.
-DOMAINS = ("auth", "meetings", "roster", "agenda", "documents", "voting", "live", "attendance", "annotations",
+DOMAINS = ("auth", "meetings", "roster", "agenda", "documents", "voting", "live", "attendance", "room", "annotations",
            "minutes", "archive")
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 

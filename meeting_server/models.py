@@ -7,7 +7,7 @@ from .core import audit  # noqa: F401
 from .core.db import Base  # noqa: F401
 
 #: Packages that may define tables in their `models.py`.
-PACKAGES = ("auth", "meetings", "roster", "agenda", "documents", "voting", "live", "attendance",
+PACKAGES = ("auth", "meetings", "roster", "agenda", "documents", "voting", "live", "attendance", "room",
             "annotations", "minutes", "archive")
 
 for _name in PACKAGES:

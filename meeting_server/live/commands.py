@@ -1,4 +1,4 @@
-"""The live room: connect, state, presenting, check-in."""
+"""The live room: connect, state, presenting (page, view, agenda item, follow lock), pointer and ink, seat status."""
 
 from __future__ import annotations
 
@@ -8,26 +8,32 @@ from flask import request
 from flask_socketio import join_room
 
 from ..core import db, rooms
-from ..core.commands import PRESENTERS, SEATS, CommandSet, Ctx
-from ..core.db import iso, utcnow
+from ..core.commands import ORGANIZER, PRESENTERS, ROOM_STAFF, SEATS, CommandSet, Ctx
 from ..core.errors import AppError, NotFound
 from ..core.sockets import authenticate, connections, refuse
-from . import schemas, state
+from . import fast, presence, schemas, state
 
 log = logging.getLogger(__name__)
 commands = CommandSet("live")
 commands.event("state", "The full snapshot, to one client on connect.")
 commands.event(
     "page",
-    'The presenter changed the page: `{"document_id", "page", "seq", "view"?}`; to everyone in the meeting.',
+    'The presenter changed the page: the whole `current` block `{"document_id", "page", "seq", "view", '
+    '"agenda_item_id", "follow_lock"}`; to everyone in the meeting.',
 )
 commands.event(
-    "attendance",
-    'Attendance counts changed: `{"present", "expected", "quorum"?}`; to everyone in the meeting.',
+    "view", "The presenter's zoom/scroll changed: the whole `current` block; to everyone in the meeting."
 )
+commands.event("agenda.current", "The current agenda item changed: the whole `current` block; to everyone.")
+commands.event("follow.lock", "The follow lock was set or lifted: the whole `current` block; to everyone.")
 commands.event(
-    "seat.checkin", 'A seat checked in or out: `{"attendee_id", "checked_in", "at"}`; to the room staff.'
+    "pointer", "The presenter's laser pointer (ephemeral); to everyone in the meeting but the sender."
 )
+commands.event("ink", "A piece of the presenter's temporary drawing (ephemeral); to everyone but the sender.")
+commands.event(
+    "ink.clear", "Temporary drawing cleared (by the presenter, or because the page changed); to everyone."
+)
+commands.event("seat.status", "One seat's presence and what it shows changed; to the room staff.")
 
 STAFF_ROLES = {"chair", "presenter", "secretary"}
 
@@ -48,6 +54,11 @@ def rooms_for(actor) -> list[str]:
     return out
 
 
+def is_staff(actor) -> bool:
+    return actor.is_user or actor.role in STAFF_ROLES
+
+
+# -- connection life cycle -------------------------------------------------
 def on_connect(auth=None):
     try:
         actor = authenticate(auth)
@@ -58,28 +69,102 @@ def on_connect(auth=None):
             snapshot = state.build(s, meeting, actor)
     except AppError as e:
         raise refuse(e) from None
-    connections[request.sid] = actor
+    sid = request.sid
+    connections[sid] = actor
     for room in rooms_for(actor):
         join_room(room)
     from ..extensions import socketio
 
-    socketio.emit("state", snapshot, to=request.sid)
+    socketio.emit("state", snapshot, to=sid)
+    # Outside any database session: with Redis this may yield.
+    status = presence.current.connect(sid, actor, snapshot.get("me"))
+    if not _still_there(socketio, sid):
+        # The client went away while we built its snapshot (a reconnect storm after a restart, a
+        # client that timed out). python-socketio never calls `disconnect` for a connection that
+        # was still pending, so undo here, or the seat would look online forever.
+        connections.pop(sid, None)
+        presence.current.disconnect(sid)
+        return False
+    if status is not None:
+        socketio.emit("seat.status", status, to=rooms.staff(actor.meeting_id))
     return True
 
 
+def _still_there(socketio, sid: str) -> bool:
+    server = socketio.server
+    eio_sid = server.manager.eio_sid_from_sid(sid, "/")
+    return eio_sid is not None and eio_sid in server.environ
+
+
 def on_disconnect(*_args):
-    connections.pop(request.sid, None)
+    sid = request.sid
+    actor = connections.pop(sid, None)
+    fast.forget(sid)
+    status = presence.current.disconnect(sid)
+    if actor is not None and status is not None:
+        from ..extensions import socketio
+
+        socketio.emit("seat.status", status, to=rooms.staff(actor.meeting_id))
+
+
+def kick_seat(attendee_id: int, session_id: int | None = None) -> int:
+    """Disconnect this process's sockets of a seat whose sessions were revoked; returns how many.
+
+    Sockets on other processes get `session.revoked` and are refused at their next write (the
+    pipeline re-reads the session); a tablet that gets `session.revoked` disconnects itself.
+    """
+    from ..extensions import socketio
+
+    sids = presence.current.sids_of(attendee_id, session_id)
+    for sid in sids:
+        try:
+            socketio.server.disconnect(sid)
+        except Exception:  # already gone
+            log.debug("could not disconnect %s", sid, exc_info=True)
+    return len(sids)
+
+
+def kick_session(attendee_id: int, session_id: int) -> int:
+    return kick_seat(attendee_id, session_id)
 
 
 def init_socket(socketio) -> None:
     socketio.on_event("connect", on_connect)
     socketio.on_event("disconnect", on_disconnect)
+    fast.register(socketio)
 
 
-@commands.command("state.get", roles={"organizer", *SEATS}, write=False, socket=True, schema=schemas.Empty)
+def init_app(app) -> None:
+    presence.configure(app.config["SETTINGS"].redis_url)
+    state.contributors["seats"] = _seats_part
+
+
+def _seats_part(s, meeting, actor, attendee) -> dict:
+    if not is_staff(actor):
+        return {}
+    return {"seats": state.seats(s, meeting)}
+
+
+# -- snapshot commands -----------------------------------------------------
+@commands.command("state.get", roles={ORGANIZER, *SEATS}, write=False, socket=True, schema=schemas.Empty)
 def get_state(ctx: Ctx, p) -> dict:
     """The full snapshot again (same as `state` on connect), as the ack."""
     return {"state": state.build(ctx.s, ctx.meeting, ctx.actor)}
+
+
+@commands.command("seats.status", roles=ROOM_STAFF, write=False, socket=True, schema=schemas.Empty)
+def seats_status(ctx: Ctx, p) -> dict:
+    """Every seat: online, devices, following, page, battery, last seen, checked in (the console's grid)."""
+    return {"seats": state.seats(ctx.s, ctx.meeting)}
+
+
+# -- presenting --------------------------------------------------------------
+def _bump(ctx: Ctx, event: str) -> dict:
+    m = ctx.meeting
+    m.page_seq = (m.page_seq or 0) + 1
+    msg = state.current(m)
+    ctx.emit(event, msg, to=rooms.meeting(m.id))
+    return msg
 
 
 @commands.command("present", roles=PRESENTERS, schema=schemas.Present, socket=True)
@@ -96,33 +181,86 @@ def present(ctx: Ctx, p: schemas.Present) -> dict:
     m.current_document_id = d.id
     m.current_page = p.page
     m.current_view = p.view.model_dump() if p.view else None
-    m.page_seq = (m.page_seq or 0) + 1
-    msg = {"document_id": d.id, "page": p.page, "seq": m.page_seq}
-    if p.view:
-        msg["view"] = m.current_view
-    ctx.emit("page", msg, to=rooms.meeting(m.id))
-    return {"seq": m.page_seq}
+    msg = _bump(ctx, "page")
+    if m.id in fast.ink_dirty:
+        # Tablets clear ink on every `page` anyway; this tells anything that only listens for `ink.clear`.
+        fast.ink_dirty.discard(m.id)
+        ctx.emit("ink.clear", {"reason": "page", "seq": msg["seq"]}, to=rooms.meeting(m.id))
+    return {"seq": msg["seq"]}
 
 
-@commands.command("checkin", roles=SEATS, schema=schemas.Empty, socket=True)
-def checkin(ctx: Ctx, p) -> dict:
-    """Check this seat in; idempotent. Everyone gets the new `attendance`."""
-    from ..roster.models import Attendee
+@commands.command("view", roles=PRESENTERS, schema=schemas.SetView, socket=True)
+def set_view(ctx: Ctx, p: schemas.SetView) -> dict:
+    """Set the presenter's zoom and scroll on the current page; followers match it."""
+    m = ctx.meeting
+    if m.current_document_id is None:
+        raise NotFound("nothing is being presented", code="nothing_presented")
+    m.current_view = p.model_dump()
+    ctx.skip_audit = True  # a scroll is not a record; the page itself is audited
+    return {"seq": _bump(ctx, "view")["seq"]}
 
-    a = ctx.s.get(Attendee, ctx.actor.id)
-    changed = not a.present
-    if changed:
-        a.present = True
-        a.checked_in_at = a.checked_in_at or utcnow()
-        a.checked_out_at = None
-    else:
-        ctx.skip_audit = True
-    counts = state.attendance(ctx.s, ctx.meeting)
-    if changed:
-        ctx.emit("attendance", counts, to=rooms.meeting(ctx.meeting.id))
-        ctx.emit(
-            "seat.checkin",
-            {"attendee_id": a.id, "checked_in": True, "at": iso(a.checked_in_at)},
-            to=rooms.staff(ctx.meeting.id),
-        )
-    return {"checked_in_at": iso(a.checked_in_at)}
+
+@commands.command(
+    "agenda.activate",
+    roles=PRESENTERS,
+    schema=schemas.Activate,
+    resource="meeting",
+    socket=True,
+    http=("POST", "/meetings/<int:meeting_id>/agenda/activate"),
+)
+def activate(ctx: Ctx, p: schemas.Activate) -> dict:
+    """Make an agenda item the current one (null: none); everyone gets `agenda.current`."""
+    if p.item_id is not None:
+        from ..agenda.service import get_item
+
+        get_item(ctx.s, ctx.meeting.id, p.item_id)
+    ctx.meeting.current_agenda_item_id = p.item_id
+    return _bump(ctx, "agenda.current")
+
+
+@commands.command("follow.lock", roles=PRESENTERS, schema=schemas.FollowLock, socket=True)
+def follow_lock(ctx: Ctx, p: schemas.FollowLock) -> dict:
+    """Force every tablet to follow the presenter (`locked: true`), or let them browse freely."""
+    ctx.meeting.follow_lock = p.locked
+    return {"seq": _bump(ctx, "follow.lock")["seq"]}
+
+
+# -- the fast path: ephemeral, never stored (see fast.py) ----------------------
+def _by(actor) -> str:
+    return f"seat:{actor.id}" if actor.is_seat else f"user:{actor.id}"
+
+
+@commands.command("pointer", roles=PRESENTERS, schema=schemas.Pointer, write=False, socket=True)
+def pointer(ctx, p: schemas.Pointer) -> dict:
+    """The presenter's laser pointer, in page fractions; ephemeral, rate-limited."""
+    by = _by(ctx.actor)
+    msg = {**p.model_dump(), "by": by, "n": fast.next_n(by)}
+    ctx.emit("pointer", msg, to=rooms.meeting(ctx.actor.meeting_id), skip_sid=ctx.sid)
+    return {}
+
+
+@commands.command("ink", roles=PRESENTERS, schema=schemas.Ink, write=False, socket=True)
+def ink(ctx, p: schemas.Ink) -> dict:
+    """A piece of a temporary stroke; ephemeral, rate-limited, cleared on every page change."""
+    by = _by(ctx.actor)
+    fast.ink_dirty.add(ctx.actor.meeting_id)
+    msg = {**p.model_dump(), "by": by, "n": fast.next_n(by)}
+    ctx.emit("ink", msg, to=rooms.meeting(ctx.actor.meeting_id), skip_sid=ctx.sid)
+    return {}
+
+
+@commands.command("ink.clear", roles=PRESENTERS, schema=schemas.InkClear, write=False, socket=True)
+def ink_clear(ctx, p: schemas.InkClear) -> dict:
+    """Clear the sender's temporary drawing (one stroke or all)."""
+    msg = {"reason": "presenter", "by": _by(ctx.actor), "stroke_id": p.stroke_id}
+    ctx.emit("ink.clear", msg, to=rooms.meeting(ctx.actor.meeting_id), skip_sid=ctx.sid)
+    return {}
+
+
+@commands.command("seat.status", roles=SEATS, schema=schemas.SeatStatus, write=False, socket=True)
+def seat_status(ctx, p: schemas.SeatStatus) -> dict:
+    """A tablet reports whether it follows and what it shows; the staff see it when it changes."""
+    status = presence.current.report(ctx.sid, p.model_dump())
+    if status is not None:
+        ctx.emit("seat.status", status, to=rooms.staff(ctx.actor.meeting_id))
+    return {}

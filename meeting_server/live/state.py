@@ -16,24 +16,10 @@ contributors: dict[str, Callable[..., dict[str, Any]]] = {}
 
 
 def attendance(s: Session, meeting: Any) -> dict[str, Any]:
-    from ..roster.models import Attendee
+    """`{"present", "expected", "quorum"?, "seq"}` (kept here for callers of the first version)."""
+    from ..attendance.service import counts
 
-    base = select(func.count()).select_from(Attendee).where(
-        Attendee.meeting_id == meeting.id, Attendee.deleted.is_(False), Attendee.role != "observer")
-    expected = s.scalar(base) or 0
-    present = s.scalar(base.where(Attendee.present.is_(True))) or 0
-    out: dict[str, Any] = {"present": present, "expected": expected}
-    q = meeting.quorum
-    if q:
-        need = int(q["value"]) if q["kind"] == "count" else _ceil_fraction(q["value"], expected)
-        out["quorum"] = {"rule": q, "required": need, "reached": present >= need}
-    return out
-
-
-def _ceil_fraction(fraction: float, expected: int) -> int:
-    import math
-
-    return max(1, math.ceil(fraction * expected - 1e-9))
+    return counts(s, meeting)
 
 
 def current(meeting: Any) -> dict[str, Any]:
@@ -47,8 +33,49 @@ def current(meeting: Any) -> dict[str, Any]:
     }
 
 
+def seats(s: Session, meeting: Any) -> list[dict[str, Any]]:
+    """Every seat of the meeting with presence (memory), attendance and last seen (database)."""
+    from ..attendance.service import flags
+    from ..roster.models import SeatSession
+    from ..roster.service import list_attendees
+    from . import presence
+
+    live = presence.current.snapshot(meeting.id)
+    q = (
+        select(SeatSession.attendee_id, func.max(SeatSession.last_seen_at))
+        .where(SeatSession.meeting_id == meeting.id)
+        .group_by(SeatSession.attendee_id)
+    )
+    seen_db = {aid: t for aid, t in s.execute(q)}
+    att_flags = flags(s, meeting)
+    out = []
+    for a in list_attendees(s, meeting.id):
+        p = live.get(a.id) or {}
+        last_seen = p.get("last_seen") or iso(seen_db.get(a.id))
+        out.append(
+            {
+                "attendee_id": a.id,
+                "name": a.name,
+                "seat": a.seat,
+                "role": a.role,
+                "online": bool(p.get("online")),
+                "devices": p.get("devices") or 0,
+                "following": p.get("following"),
+                "document_id": p.get("document_id"),
+                "page": p.get("page"),
+                "battery": p.get("battery"),
+                "charging": p.get("charging"),
+                "last_seen": last_seen,
+                "checked_in": a.present,
+                **att_flags.get(a.id, {"late": False, "left_early": False}),
+            }
+        )
+    return out
+
+
 def build(s: Session, meeting: Any, actor: Actor) -> dict[str, Any]:
     from ..agenda.service import agenda_json
+    from ..attendance.service import me_part
     from ..documents.service import document_json, list_documents, visible_to
     from ..roster.models import Attendee
     from ..voting.service import open_poll_json
@@ -58,15 +85,34 @@ def build(s: Session, meeting: Any, actor: Actor) -> dict[str, Any]:
     visible = {d.id for d in docs}
     cur = current(meeting)
     if cur["document_id"] is not None and cur["document_id"] not in visible:
-        cur = {**cur, "document_id": None, "page": None}
+        cur = {**cur, "document_id": None, "page": None, "view": None}
     if attendee is not None:
-        me = {"attendee_id": attendee.id, "name": attendee.name, "seat": attendee.seat, "role": attendee.role,
-              "checked_in": attendee.present, "checked_in_at": iso(attendee.checked_in_at)}
+        me = {
+            "attendee_id": attendee.id,
+            "name": attendee.name,
+            "seat": attendee.seat,
+            "role": attendee.role,
+            "organization": attendee.organization,
+            **me_part(s, meeting, attendee),
+        }
     else:
-        me = {"attendee_id": None, "user_id": actor.id, "name": actor.name, "role": "organizer", "checked_in": False}
+        me = {
+            "attendee_id": None,
+            "user_id": actor.id,
+            "name": actor.name,
+            "role": "organizer",
+            "checked_in": False,
+        }
     out = {
-        "meeting": {"id": meeting.id, "title": meeting.title, "status": meeting.status, "location": meeting.location,
-                    "starts_at": iso(meeting.starts_at), "language": meeting.language},
+        "meeting": {
+            "id": meeting.id,
+            "title": meeting.title,
+            "status": meeting.status,
+            "location": meeting.location,
+            "starts_at": iso(meeting.starts_at),
+            "started_at": iso(meeting.started_at),
+            "language": meeting.language,
+        },
         "current": cur,
         "poll": open_poll_json(s, meeting.id, attendee=attendee, actor=actor),
         "attendance": attendance(s, meeting),

@@ -45,7 +45,11 @@ def poll_once(seen: dict[int, tuple], since: dt.datetime, emit) -> dt.datetime:
 
     now = utcnow()
     with db.reader() as s:
-        rows = list(s.scalars(select(Document).where(or_(Document.status == "processing", Document.updated_at >= since))))
+        rows = list(
+            s.scalars(
+                select(Document).where(or_(Document.status == "processing", Document.updated_at >= since))
+            )
+        )
         out = []
         for d in rows:
             key = (d.version, d.status, d.pages_done, d.page_count)
@@ -55,5 +59,9 @@ def poll_once(seen: dict[int, tuple], since: dt.datetime, emit) -> dt.datetime:
     for doc in out:
         emit("document", doc, to=rooms.staff(doc["meeting_id"]))
         if doc["status"] == "ready":
-            emit("documents.changed", {"document_id": doc["id"], "version": doc["version"]}, to=rooms.meeting(doc["meeting_id"]))
+            emit(
+                "documents.changed",
+                {"document_id": doc["id"], "version": doc["version"]},
+                to=rooms.meeting(doc["meeting_id"]),
+            )
     return now - dt.timedelta(seconds=2)

@@ -34,6 +34,18 @@ def _json(a: Attendee) -> dict:
     return service.attendee_json(a, with_token=True, base_url=_base_url())
 
 
+def _revoked(ctx: Ctx, attendee_id: int) -> None:
+    """Tell the seat's devices, then disconnect the ones on this process (after the commit)."""
+    ctx.emit("session.revoked", {"attendee_id": attendee_id}, to=rooms.seat(attendee_id))
+
+    def kick() -> None:
+        from ..live.commands import kick_seat
+
+        kick_seat(attendee_id)
+
+    ctx.later(kick)
+
+
 def _check_in_meeting(ctx: Ctx) -> Attendee:
     a = ctx.obj
     if a.meeting_id != int(ctx.params["meeting_id"]):
@@ -129,7 +141,7 @@ def delete(ctx: Ctx, p) -> dict:
     a.deleted = True
     a.join_token = "deleted-" + a.join_token
     service.revoke_sessions(ctx.s, a.id)
-    ctx.emit("session.revoked", {"attendee_id": a.id}, to=rooms.seat(a.id))
+    _revoked(ctx, a.id)
     return {"ok": True}
 
 
@@ -144,7 +156,7 @@ def reissue(ctx: Ctx, p) -> dict:
     a = _check_in_meeting(ctx)
     service.reissue_token(ctx.s, a)
     ctx.audit_data = {"attendee_id": a.id}
-    ctx.emit("session.revoked", {"attendee_id": a.id}, to=rooms.seat(a.id))
+    _revoked(ctx, a.id)
     return _json(a)
 
 
@@ -172,8 +184,45 @@ def release(ctx: Ctx, p) -> dict:
     """Log out every device holding this seat, so another device may take it."""
     a = _check_in_meeting(ctx)
     n = service.revoke_sessions(ctx.s, a.id)
-    ctx.emit("session.revoked", {"attendee_id": a.id}, to=rooms.seat(a.id))
+    _revoked(ctx, a.id)
     return {"revoked": n}
+
+
+@commands.command(
+    "attendees.revoke_session",
+    roles={ORGANIZER},
+    resource="attendee",
+    http=("POST", "/meetings/<int:meeting_id>/attendees/<int:attendee_id>/sessions/<int:session_id>/revoke"),
+)
+def revoke_session(ctx: Ctx, p) -> dict:
+    """Log out one device of a seat (the others stay)."""
+    a = _check_in_meeting(ctx)
+    sess = service.revoke_session(ctx.s, a, int(ctx.params["session_id"]))
+    ctx.emit("session.revoked", {"attendee_id": a.id, "session_id": sess.id}, to=rooms.seat(a.id))
+
+    def kick() -> None:
+        from ..live.commands import kick_session
+
+        kick_session(a.id, sess.id)
+
+    ctx.later(kick)
+    return service.session_json(sess)
+
+
+@commands.command(
+    "attendees.allow_takeover",
+    roles={ORGANIZER},
+    resource="attendee",
+    http=("POST", "/meetings/<int:meeting_id>/attendees/<int:attendee_id>/allow-takeover"),
+)
+def allow_takeover(ctx: Ctx, p) -> dict:
+    """Single-device rule: let the next device joining with `takeover: true` replace the current one (once, 10 min)."""
+    a = _check_in_meeting(ctx)
+    g = service.allow_takeover(ctx.s, a, ctx.actor.name)
+    from ..core.db import iso
+
+    ctx.audit_data = {"attendee_id": a.id}
+    return {"attendee_id": a.id, "expires_at": iso(g.expires_at)}
 
 
 @commands.command(
@@ -242,7 +291,7 @@ def cards(ctx: Ctx, p) -> Response:
 def join(ctx: Ctx, p: schemas.Join) -> dict:
     """Exchange a seat's join token for a tablet session token."""
     settings = current_app.config["SETTINGS"]
-    token, a, sess = service.join(
+    token, a, sess, took_over = service.join(
         ctx.s,
         p.token,
         device=p.device or request.headers.get("User-Agent", ""),
@@ -259,8 +308,10 @@ def join(ctx: Ctx, p: schemas.Join) -> dict:
         meeting,
         {"kind": "seat", "id": a.id, "name": a.name, "role": a.role},
         "join",
-        {"session_id": sess.id, "device": sess.user_agent[:80]},
+        {"session_id": sess.id, "device": sess.user_agent[:80], "took_over": took_over},
     )
+    if took_over:
+        _revoked(ctx, a.id)
     ctx.emit("seat.joined", {"attendee_id": a.id, "session_id": sess.id}, to=rooms.staff(a.meeting_id))
     return {
         "session_token": token,

@@ -166,7 +166,10 @@ def import_csv(s: Session, meeting_id: int, data: bytes) -> list[Attendee]:
     return [add_attendee(s, meeting_id, **rec) for rec in records]
 
 
-def join(s: Session, token: str, *, device: str, address: str, ttl_hours: int, takeover: bool) -> tuple[str, Attendee, SeatSession]:
+def join(
+    s: Session, token: str, *, device: str, address: str, ttl_hours: int, takeover: bool
+) -> tuple[str, Attendee, SeatSession, int]:
+    """A new session for the seat; returns (token, attendee, session, sessions revoked by a take-over)."""
     from ..meetings.models import Meeting
 
     a = s.scalar(select(Attendee).where(Attendee.join_token == token, Attendee.deleted.is_(False)))
@@ -178,6 +181,7 @@ def join(s: Session, token: str, *, device: str, address: str, ttl_hours: int, t
     if m.status in ("ended", "archived"):
         raise Conflict("the meeting has ended", code="meeting_ended")
     now = utcnow()
+    revoked = 0
     if m.single_device:
         active = [
             x for x in s.scalars(select(SeatSession).where(SeatSession.attendee_id == a.id, SeatSession.revoked_at.is_(None)))
@@ -185,8 +189,13 @@ def join(s: Session, token: str, *, device: str, address: str, ttl_hours: int, t
         ]
         if active and not takeover:
             raise Conflict("this seat is already open on another device; ask the secretariat to release it", code="seat_in_use")
-        if active and takeover:
-            raise Conflict("taking over a seat needs the organizer's release", code="seat_in_use")
+        if active:
+            grant = usable_takeover_grant(s, a.id, now)
+            if grant is None:
+                raise Conflict("taking over a seat needs the organizer's permission (allow take-over)",
+                               code="takeover_not_allowed")
+            grant.used_at = now
+            revoked = revoke_sessions(s, a.id)
     token_value = tokens.new_token(tokens.SEAT_PREFIX)
     sess = SeatSession(
         attendee_id=a.id, meeting_id=a.meeting_id, token_hash=tokens.digest(token_value),
@@ -194,14 +203,54 @@ def join(s: Session, token: str, *, device: str, address: str, ttl_hours: int, t
     )
     s.add(sess)
     s.flush()
-    return token_value, a, sess
+    return token_value, a, sess, revoked
+
+
+#: How long the organizer's permission to take a single-device seat over stays good.
+TAKEOVER_MINUTES = 10
+
+
+def usable_takeover_grant(s: Session, attendee_id: int, now: dt.datetime):
+    from ..live.models import TakeoverGrant
+
+    q = (
+        select(TakeoverGrant)
+        .where(TakeoverGrant.attendee_id == attendee_id, TakeoverGrant.used_at.is_(None), TakeoverGrant.expires_at > now)
+        .order_by(TakeoverGrant.id.desc())
+    )
+    return s.scalars(q).first()
+
+
+def allow_takeover(s: Session, a: Attendee, granted_by: str, minutes: int = TAKEOVER_MINUTES):
+    """Let the next device that joins this seat with `takeover: true` replace the current one (once)."""
+    from ..live.models import TakeoverGrant
+
+    now = utcnow()
+    g = TakeoverGrant(attendee_id=a.id, meeting_id=a.meeting_id, granted_by=granted_by[:120], created_at=now,
+                      expires_at=now + dt.timedelta(minutes=minutes))
+    s.add(g)
+    s.flush()
+    return g
+
+
+def revoke_session(s: Session, a: Attendee, session_id: int) -> SeatSession:
+    sess = s.get(SeatSession, session_id)
+    if sess is None or sess.attendee_id != a.id:
+        raise NotFound("no such session")
+    if sess.revoked_at is None:
+        sess.revoked_at = utcnow()
+    return sess
 
 
 def session_json(x: SeatSession) -> dict[str, Any]:
+    from ..live import presence
+
     return {
         "id": x.id, "attendee_id": x.attendee_id, "device": x.user_agent, "address": x.address,
         "created_at": iso(x.created_at), "expires_at": iso(x.expires_at), "revoked_at": iso(x.revoked_at),
         "last_seen_at": iso(x.last_seen_at),
+        # Connected to this server process now (scaled out: to the process answering).
+        "online": x.revoked_at is None and presence.current.session_online(x.id),
     }
 
 
