@@ -21,6 +21,8 @@ log = logging.getLogger(__name__)
 #: Every background job: name -> "module:function". Each takes plain ids.
 JOBS = {
     "render_document": "meeting_server.documents.jobs:render_document",
+    "watermark_pages": "meeting_server.documents.watermarks:watermark_pages",
+    "export_annotations": "meeting_server.annotations.jobs:export_annotations",
 }
 
 huey: Any = None

@@ -1,14 +1,19 @@
-"""Routes of the documents domain: upload, versions, pages."""
+"""Routes of the documents domain: upload, versions, pages, confidentiality, withdrawal.
+
+Confidential documents: every route and event below answers or reaches only the clients
+in the document's audience (others get 404, never 403, so its existence does not leak);
+seats get per-seat watermarked page images (see watermarks.py), never the original file.
+"""
 
 from __future__ import annotations
 
-from flask import Response, current_app, request, send_file
+from flask import Response, current_app, jsonify, request, send_file
 
 from ..core import rooms, storage, tasks
 from ..core.commands import EVERYONE_IN_MEETING, ORGANIZER, CommandSet, Ctx
 from ..core.db import utcnow
-from ..core.errors import Forbidden, Invalid, NotFound
-from . import schemas, service
+from ..core.errors import Conflict, Forbidden, Invalid, NotFound, error_body
+from . import schemas, service, watermarks
 from .models import Document
 
 commands = CommandSet("documents")
@@ -36,11 +41,7 @@ def _settings():
 
 def _seat_attendee(ctx: Ctx):
     """The attendee behind a seat actor, or None for organizers."""
-    if not ctx.actor.is_seat:
-        return None
-    from ..roster.models import Attendee
-
-    return ctx.s.get(Attendee, ctx.actor.id)
+    return service.seat_attendee(ctx.s, ctx.actor)
 
 
 def _visible(ctx: Ctx) -> Document:
@@ -53,7 +54,7 @@ def _visible(ctx: Ctx) -> Document:
 def _queued(ctx: Ctx, d: Document) -> None:
     doc_id, version = d.id, d.version
     ctx.later(lambda: tasks.enqueue("render_document", doc_id, version))
-    ctx.emit("document", service.document_json(d), to=rooms.staff(d.meeting_id))
+    ctx.emit("document", service.document_json(d), to=service.audience_rooms(ctx.s, d, group="staff"))
 
 
 @commands.command(
@@ -151,10 +152,20 @@ def update(ctx: Ctx, p: schemas.DocumentUpdate) -> dict:
         get_item(ctx.s, d.meeting_id, changes["agenda_item_id"])
     if "audience" in changes:
         changes["audience"] = p.audience.model_dump() if p.audience is not None else None
+        service.check_audience(ctx.s, d.meeting_id, changes["audience"])
+    before = {a.id for a in service.audience_attendees(ctx.s, d)}
     for k, v in changes.items():
         setattr(d, k, v)
     d.updated_at = utcnow()
-    ctx.emit("documents.changed", {"document_id": d.id}, to=rooms.meeting(d.meeting_id))
+    lost = before - {a.id for a in service.audience_attendees(ctx.s, d)}
+    # Only those who may see it now hear of it; those who just lost it purge it.
+    ctx.emit("documents.changed", {"document_id": d.id}, to=service.audience_rooms(ctx.s, d))
+    if lost:
+        ctx.emit(
+            "documents.withdrawn",
+            {"document_ids": [d.id], "reason": "audience_changed"},
+            to=[rooms.seat(aid) for aid in sorted(lost)],
+        )
     return service.document_json(d)
 
 
@@ -171,9 +182,59 @@ def delete(ctx: Ctx, p) -> dict:
         raise Invalid(
             "a document of a meeting that has started is withdrawn, not deleted", code="meeting_started"
         )
+    told = service.audience_rooms(ctx.s, d)
     ctx.s.delete(d)
-    ctx.emit("documents.changed", {"document_id": d.id, "deleted": True}, to=rooms.meeting(d.meeting_id))
+    ctx.emit("documents.changed", {"document_id": d.id, "deleted": True}, to=told)
     return {"ok": True}
+
+
+@commands.command(
+    "documents.withdraw",
+    roles={ORGANIZER},
+    resource="document",
+    schema=schemas.Empty,
+    allow_ended=True,
+    http=("POST", "/documents/<int:document_id>/withdraw"),
+)
+def withdraw(ctx: Ctx, p) -> dict:
+    """Withdraw a document from every tablet: they purge it, its pages are refused to them; organizers keep it."""
+    d = ctx.obj
+    if d.withdrawn_at is not None:
+        ctx.skip_audit = True  # idempotent
+        return service.document_json(d)
+    told = service.withdraw_document(ctx.s, d)
+    ctx.audit_data = {"document_id": d.id, "title": d.title}
+    ctx.emit("documents.withdrawn", {"document_ids": [d.id], "reason": "withdrawn"}, to=told)
+    return service.document_json(d)
+
+
+def _retry_later(code: str, message: str) -> Response:
+    """409 with Retry-After, as a response (not raised): what the request recorded is committed."""
+    resp = jsonify(error_body(code, message))
+    resp.status_code = 409
+    resp.headers["Retry-After"] = str(watermarks.RETRY_AFTER)
+    return resp
+
+
+def _watermarked(ctx: Ctx, d: Document, n: int, size: str) -> Response:
+    """A seat's own watermarked copy of a confidential page; its first request queues it."""
+    aid = ctx.actor.id
+    row = watermarks.lookup(ctx.s, d, n, size, aid)
+    if row is None or row.sha256 is None:
+        pages = watermarks.request(ctx.s, d, n, size, aid)
+        if pages:
+            doc_id, version = d.id, d.version
+            ctx.later(lambda: watermarks.enqueue(doc_id, version, aid, size, pages))
+        return _retry_later(
+            "page_not_ready", "this seat's copy of the page is being prepared; try again shortly"
+        )
+    watermarks.log_first_view(ctx.s, d, row, ctx.actor)
+    resp = send_file(
+        storage.get().path(row.sha256), mimetype="image/jpeg", etag=row.sha256, conditional=True, max_age=None
+    )
+    # Never in a browser cache that outlives withdrawal; the tablet keeps its own purgeable copy.
+    resp.headers["Cache-Control"] = "private, no-store"
+    return resp
 
 
 def _page(ctx: Ctx, size: str) -> Response:
@@ -182,7 +243,14 @@ def _page(ctx: Ctx, size: str) -> Response:
         n = int(ctx.params["n"])
     except (KeyError, ValueError):
         raise NotFound("no such page") from None
-    page = service.get_page(ctx.s, d, n)
+    try:
+        page = service.get_page(ctx.s, d, n)
+    except Conflict as e:
+        if e.code != "page_not_ready":
+            raise
+        return _retry_later(e.code, e.message)
+    if d.confidential and ctx.actor.is_seat:
+        return _watermarked(ctx, d, n, size)
     sha = page.image_sha256 if size == "page" else page.thumb_sha256
     path = storage.get().path(sha)
     resp = send_file(path, mimetype="image/jpeg", etag=sha, conditional=True, max_age=None)
@@ -203,7 +271,11 @@ def _page(ctx: Ctx, size: str) -> Response:
     http=("GET", "/documents/<int:document_id>/pages/<int:n>"),
 )
 def page(ctx: Ctx, p) -> Response:
-    """Page `n` (from 1) as a JPEG, about 1600 px on the long side; strong ETag, 304 on revalidation."""
+    """Page `n` (from 1) as a JPEG, about 1600 px on the long side; strong ETag, 304 on revalidation.
+
+    Confidential documents: a seat gets its own watermarked copy (409 `page_not_ready` with
+    Retry-After until the worker made it); its first view of each page is audited.
+    """
     return _page(ctx, "page")
 
 
@@ -216,7 +288,7 @@ def page(ctx: Ctx, p) -> Response:
     http=("GET", "/documents/<int:document_id>/thumbs/<int:n>"),
 )
 def thumb(ctx: Ctx, p) -> Response:
-    """Page `n` as a thumbnail JPEG (320 px on the long side)."""
+    """Page `n` as a thumbnail JPEG (320 px on the long side); watermarked per seat like pages."""
     return _page(ctx, "thumb")
 
 

@@ -131,7 +131,10 @@ def render_document(doc_id: int, version: int) -> None:
         render.render_document(pdf_path, work / "pages", sizes=SIZES, on_page=on_page)
         if pending:
             flush()
-        _progress(doc_id, version, status="ready", pages_done=done[0], page_count=done[0])
+        if _progress(doc_id, version, status="ready", pages_done=done[0], page_count=done[0]) is not None:
+            from ..annotations.service import on_version_ready  # moves annotations; never raises
+
+            on_version_ready(doc_id, version)
     except _Superseded:
         return  # replaced or deleted meanwhile: a newer job owns it
     except Exception as e:  # the document fails visibly with a reason; nothing hangs in "processing"
