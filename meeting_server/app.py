@@ -96,6 +96,13 @@ def _register_pages(app: Flask) -> None:
     def front_end(app_name: str):
         return send_from_directory(STATIC_DIR / app_name, "index.html")
 
+    @app.get("/tablet/sw.js")
+    def tablet_service_worker():
+        # The tablet's service worker must be served from within its scope (/tablet/).
+        resp = send_from_directory(STATIC_DIR / "tablet", "sw.js", mimetype="text/javascript")
+        resp.headers["Cache-Control"] = "no-cache"
+        return resp
+
     @app.get("/static/<path:path>")
     def static_files(path: str):
         resp = send_from_directory(STATIC_DIR, path)
