@@ -47,6 +47,8 @@ LIMITS: dict[str, Limit] = {
     "seat.status": Limit(5, 10),
 }
 
+#: The rate limiter's clock (tests freeze it).
+clock = time.monotonic
 #: Dropped events per command name (rate limit), since the app was built.
 dropped: Counter[str] = Counter()
 #: (sid, name) -> [tokens, last refill time]
@@ -73,7 +75,7 @@ def next_n(by: str) -> int:
 
 def allow(sid: str, name: str, now: float | None = None) -> bool:
     lim = LIMITS[name]
-    now = time.monotonic() if now is None else now
+    now = clock() if now is None else now
     b = _buckets.get((sid, name))
     if b is None:
         b = _buckets[(sid, name)] = [lim.burst, now]

@@ -238,18 +238,21 @@ def test_presenter_clears_one_stroke(room, everyone):
         assert evs == expected, role
 
 
-def test_pointer_is_rate_limited_per_sender(room, everyone):
+def test_pointer_is_rate_limited_per_sender(room, everyone, monkeypatch):
     from meeting_server.live import fast
 
+    monkeypatch.setattr(fast, "clock", lambda: 1000.0)  # frozen: no refill while the test runs
     c = everyone["presenter"]
     acks = [ack(c, "pointer", {"x": 0.5, "y": 0.5}) for _ in range(40)]
-    refused = [a for a in acks if not a["ok"]]
-    assert 1 <= len(refused) <= 10  # the burst is 30; a little refills while the test runs
-    assert all(a["error"]["code"] == "rate_limited" for a in refused)
-    assert fast.dropped["pointer"] == len(refused)
+    assert [a["ok"] for a in acks] == [True] * 30 + [False] * 10  # a burst of 30, then dropped
+    assert all(a["error"]["code"] == "rate_limited" for a in acks[30:])
+    assert fast.dropped["pointer"] == 10
     # another sender has its own bucket
     assert ack(everyone["chair"], "pointer", {"x": 0.5, "y": 0.5})["ok"]
-    assert len(named_pointer(everyone["attendee"])) == 40 - len(refused) + 1
+    assert len(named_pointer(everyone["attendee"])) == 31
+    # time passes: the bucket refills at 30/s
+    monkeypatch.setattr(fast, "clock", lambda: 1000.5)
+    assert ack(c, "pointer", {"x": 0.5, "y": 0.5})["ok"]
 
 
 def named_pointer(client) -> list:
