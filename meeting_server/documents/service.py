@@ -268,16 +268,6 @@ def audience_rooms(s: Session, d: Document, group: str | None = None) -> list[st
     ]
 
 
-def excluded_rooms(s: Session, d: Document) -> list[str]:
-    """Rooms of the meeting's seats that may not see `d` (each seat's own room)."""
-    from ..core import rooms
-    from ..roster.service import list_attendees
-
-    if not is_restricted(d):
-        return []
-    return [rooms.seat(a.id) for a in list_attendees(s, d.meeting_id) if not visible_to(d, a)]
-
-
 #: Fields of a `page`-like message that say what is shown; blanked for seats that may not see it.
 SHOWN_FIELDS = ("document_id", "page", "view")
 
@@ -300,8 +290,12 @@ def page_event_targets(
     d = s.get(Document, document_id) if document_id is not None else None
     if d is None or d.meeting_id != meeting_id or not is_restricted(d):
         return [([rooms.meeting(meeting_id)], msg)]
-    out = [(audience_rooms(s, d), msg)]
-    others = excluded_rooms(s, d)
+    from ..roster.service import list_attendees
+
+    seats = list_attendees(s, meeting_id)  # one query for both groups: this runs on every page flip
+    allowed = [rooms.organizers(meeting_id)] + [rooms.seat(a.id) for a in seats if visible_to(d, a)]
+    others = [rooms.seat(a.id) for a in seats if not visible_to(d, a)]
+    out = [(allowed, msg)]
     if others:
         out.append((others, {**msg, **{k: None for k in SHOWN_FIELDS if k in msg}}))
     return out

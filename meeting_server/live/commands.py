@@ -60,19 +60,25 @@ def is_staff(actor) -> bool:
 
 # -- connection life cycle -------------------------------------------------
 def on_connect(auth=None):
+    from ..meetings.models import Meeting
+
     try:
         actor = authenticate(auth)
-        from ..meetings.models import Meeting
-
+    except AppError as e:
+        raise refuse(e) from None
+    sid = request.sid
+    # Rooms first, snapshot second: a change committed in between reaches this client as an event
+    # (its seq is not above the snapshot's, or it is newer and the client keeps it), never nowhere.
+    # A refused connection leaves every room again.
+    for room in rooms_for(actor):
+        join_room(room)
+    try:
         with db.reader() as s:
             meeting = s.get(Meeting, actor.meeting_id)
             snapshot = state.build(s, meeting, actor)
     except AppError as e:
         raise refuse(e) from None
-    sid = request.sid
     connections[sid] = actor
-    for room in rooms_for(actor):
-        join_room(room)
     from ..extensions import socketio
 
     socketio.emit("state", snapshot, to=sid)
@@ -163,7 +169,11 @@ def _bump(ctx: Ctx, event: str) -> dict:
     m = ctx.meeting
     m.page_seq = (m.page_seq or 0) + 1
     msg = state.current(m)
-    ctx.emit(event, msg, to=rooms.meeting(m.id))
+    from ..documents.service import page_event_targets
+
+    # A confidential document's id and page reach only its audience; other seats get them null.
+    for to, data in page_event_targets(ctx.s, m.id, m.current_document_id, msg):
+        ctx.emit(event, data, to=to)
     return msg
 
 
@@ -171,10 +181,11 @@ def _bump(ctx: Ctx, event: str) -> dict:
 def present(ctx: Ctx, p: schemas.Present) -> dict:
     """Show a document page to the room; every client gets `page` with a growing `seq`."""
     from ..documents.models import Document
+    from ..documents.service import visible_to_actor
 
     m = ctx.meeting
     d = ctx.s.get(Document, p.document_id)
-    if d is None or d.meeting_id != m.id:
+    if d is None or d.meeting_id != m.id or not visible_to_actor(ctx.s, d, ctx.actor):
         raise NotFound("no such document")
     if d.page_count and p.page > d.page_count:
         raise NotFound(f"the document has {d.page_count} pages", code="no_such_page")

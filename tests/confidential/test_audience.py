@@ -182,11 +182,6 @@ def test_page_event_hides_the_document_outside_the_audience(conf):
     assert public == [([f"m{room.meeting['id']}"], {**msg, "document_id": conf.public_id})]
 
 
-@pytest.mark.xfail(
-    reason="live/commands.py (live-room developer): `present` (and `_bump`) must emit through "
-    "documents.service.page_event_targets",
-    strict=False,
-)
 def test_presenting_it_tells_outsiders_nothing(conf):
     room = conf.room
     inside, outside = room.tablet("attendee"), room.tablet("observer")
