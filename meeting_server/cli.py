@@ -173,6 +173,31 @@ def cmd_verify(args) -> int:
     return verify_main(argv)
 
 
+def cmd_purge(args) -> int:
+    import datetime as dt
+
+    settings = _settings().ensure_dirs()
+    from .archive.service import purge_expired
+    from .core import db, migrate, storage, tasks
+
+    migrate.upgrade(settings.database_url)
+    db.configure(settings.database_url)
+    storage.configure(settings.data_dir)
+    tasks.configure(settings)
+    now = None
+    if args.now:
+        try:
+            now = dt.datetime.fromisoformat(args.now.replace("Z", "+00:00"))
+        except ValueError:
+            print(f"meeting-server: --now must be an ISO 8601 time, got {args.now!r}", file=sys.stderr)
+            return 2
+        if now.tzinfo is None:
+            now = now.replace(tzinfo=dt.UTC)
+    done = purge_expired(settings, now=now, dry_run=args.dry_run)
+    print(f"retention: {len(done)} meeting(s) {'would be ' if args.dry_run else ''}affected")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="meeting-server", description="Paperless meeting server")
     sub = p.add_subparsers(dest="command", required=True)
@@ -200,6 +225,10 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("archive")
     v.add_argument("--public-key", default=None)
     v.set_defaults(func=cmd_verify)
+    pg = sub.add_parser("purge", help="apply the retention settings: delete expired materials and meetings")
+    pg.add_argument("--dry-run", action="store_true", help="only print what would be deleted")
+    pg.add_argument("--now", default=None, help="judge ages as of this ISO 8601 time (default: now)")
+    pg.set_defaults(func=cmd_purge)
     return p
 
 

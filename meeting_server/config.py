@@ -52,6 +52,17 @@ class Settings:
     #: Lifetime of a tablet session token.
     seat_session_ttl_hours: int = 72
     org_name: str = "示例单位 Example Organization"
+    #: The organization's certificate and key (PEM/DER) that sign the minutes; unset: self-signed on first run.
+    org_cert_file: Path | None = None
+    org_key_file: Path | None = None
+    #: A PNG seal image for the minutes' signature; unset: drawn from `org_name`.
+    seal_image_file: Path | None = None
+    #: IANA time zone the minutes print times in (stored times are UTC).
+    timezone: str = "Asia/Shanghai"
+    #: Days after a meeting ended that its materials (originals, pages, annotations) are kept; 0: for ever.
+    materials_retention_days: int = 0
+    #: Days after a meeting ended that the meeting and its sealed archive are kept; 0: for ever.
+    archive_retention_days: int = 0
     public_url: str | None = None
     cors_origins: tuple[str, ...] = ()
     #: Run background jobs inline (tests) instead of in a worker process.
@@ -80,6 +91,24 @@ class Settings:
         secret = env.get("MEETING_SECRET_KEY") or ""
         if secret and len(secret) < 16:
             raise SettingsError("MEETING_SECRET_KEY must be at least 16 characters long")
+        cert, key = env.get("MEETING_ORG_CERT_FILE") or None, env.get("MEETING_ORG_KEY_FILE") or None
+        if (cert is None) != (key is None):
+            raise SettingsError("set both MEETING_ORG_CERT_FILE and MEETING_ORG_KEY_FILE, or neither")
+        for name, value in (("MEETING_ORG_CERT_FILE", cert), ("MEETING_ORG_KEY_FILE", key),
+                            ("MEETING_SEAL_IMAGE_FILE", env.get("MEETING_SEAL_IMAGE_FILE"))):
+            if value and not Path(value).is_file():
+                raise SettingsError(f"{name} must name a readable file, got {value!r}")
+        tz = env.get("MEETING_TIMEZONE") or cls.timezone
+        try:
+            from zoneinfo import ZoneInfo
+
+            ZoneInfo(tz)
+        except (ValueError, LookupError):
+            raise SettingsError(f"MEETING_TIMEZONE must be an IANA time zone such as Asia/Shanghai, got {tz!r}") from None
+        materials_days = _int(env, "MEETING_MATERIALS_RETENTION_DAYS", 0, minimum=0)
+        archive_days = _int(env, "MEETING_ARCHIVE_RETENTION_DAYS", 0, minimum=0)
+        if materials_days and archive_days and archive_days < materials_days:
+            raise SettingsError("MEETING_ARCHIVE_RETENTION_DAYS must not be shorter than MEETING_MATERIALS_RETENTION_DAYS")
         origins = tuple(o.strip() for o in (env.get("MEETING_CORS_ORIGINS") or "").split(",") if o.strip())
         settings = cls(
             data_dir=data_dir,
@@ -92,6 +121,12 @@ class Settings:
             token_ttl_hours=_int(env, "MEETING_TOKEN_TTL_HOURS", 12),
             seat_session_ttl_hours=_int(env, "MEETING_SEAT_SESSION_TTL_HOURS", 72),
             org_name=env.get("MEETING_ORG_NAME") or cls.org_name,
+            org_cert_file=Path(cert) if cert else None,
+            org_key_file=Path(key) if key else None,
+            seal_image_file=Path(env["MEETING_SEAL_IMAGE_FILE"]) if env.get("MEETING_SEAL_IMAGE_FILE") else None,
+            timezone=tz,
+            materials_retention_days=materials_days,
+            archive_retention_days=archive_days,
             public_url=(env.get("MEETING_PUBLIC_URL") or None),
             cors_origins=origins,
         )

@@ -23,6 +23,8 @@ JOBS = {
     "render_document": "meeting_server.documents.jobs:render_document",
     "watermark_pages": "meeting_server.documents.watermarks:watermark_pages",
     "export_annotations": "meeting_server.annotations.jobs:export_annotations",
+    "build_minutes": "meeting_server.archive.jobs:build_minutes",
+    "build_archive": "meeting_server.archive.jobs:build_archive",
 }
 
 huey: Any = None

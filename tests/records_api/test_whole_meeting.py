@@ -1,0 +1,222 @@
+"""A whole meeting through the API: its sealed archive verifies, and every tampering is named."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import zipfile
+from pathlib import Path
+
+import pymupdf
+import pytest
+
+from meeting_server.archive.verify import main as verify_main
+from meeting_server.archive.verify import verify_archive
+from tests.records_api.conftest import TITLE
+
+#: One file of each kind in the archive: (a prefix of its path, the subject verify must name).
+KINDS = [
+    ("minutes.pdf", None),
+    ("minutes.json", None),
+    ("materials/", None),
+    ("annotations/annotations.json", None),
+    ("annotations/", None),  # an annotated copy (PDF)
+    ("votes.csv", None),
+    ("votes.json", None),
+    ("ballots.csv", None),
+    ("votes/poll-", None),
+    ("attendance.csv", None),
+    ("attendance.json", None),
+    ("meeting.json", None),
+    ("audit.jsonl", "audit.jsonl record"),
+    ("manifest.json", "manifest.json"),
+    ("manifest.sig", "manifest.sig"),
+]
+
+
+def rewrite(
+    src: Path, dst: Path, change=None, drop: str | None = None, add: tuple[str, bytes] | None = None
+) -> None:
+    """Copy a zip entry by entry, changing, dropping or adding one member."""
+    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dst, "w", zipfile.ZIP_DEFLATED) as zout:
+        for info in zin.infolist():
+            if info.filename == drop:
+                continue
+            data = zin.read(info.filename)
+            if change is not None:
+                data = change(info.filename, data)
+            zout.writestr(info, data)
+        if add:
+            zout.writestr(add[0], add[1])
+
+
+def flip(data: bytes, at: int | None = None) -> bytes:
+    i = len(data) // 2 if at is None else at
+    return data[:i] + bytes([data[i] ^ 0x01]) + data[i + 1 :]
+
+
+def member(names: list[str], prefix: str) -> str | None:
+    if prefix == "annotations/":
+        return next((n for n in names if n.startswith(prefix) and n.endswith(".pdf")), None)
+    return next(
+        (n for n in names if n == prefix or (prefix.endswith(("/", "-")) and n.startswith(prefix))), None
+    )
+
+
+def test_the_sealed_archive_verifies(sealed, capsys):
+    report = verify_archive(sealed["zip"])
+    assert report.ok, report.failure
+    assert any("PAdES signature intact" in c for c in report.checks)
+    assert report.manifest["meeting"]["title"] == TITLE
+    assert report.manifest["meeting"]["minutes_status"] == "approved"
+    # the key the server publishes is the key that signed it; pinning it passes
+    assert report.manifest["public_key"] == sealed["keys"]["public_key"]
+    pem = sealed["dir"] / "server.pem"
+    pem.write_text(sealed["keys"]["public_key_pem"])
+    assert verify_main([str(sealed["zip"]), "--public-key", str(pem)]) == 0
+    assert "is intact" in capsys.readouterr().out
+    assert sealed["meeting"]["status"] == "archived"
+
+
+def test_the_archive_holds_every_record(sealed):
+    held = sealed["held"]
+    with zipfile.ZipFile(sealed["zip"]) as zf:
+        names = zf.namelist()
+        for name in (
+            "minutes.pdf",
+            "minutes.json",
+            "votes.csv",
+            "votes.json",
+            "attendance.csv",
+            "attendance.json",
+            "audit.jsonl",
+            "meeting.json",
+            "manifest.json",
+            "manifest.sig",
+        ):
+            assert name in names
+        assert any(n.startswith("materials/") and n.endswith(".pdf") for n in names)
+        attendance = json.loads(zf.read("attendance.json"))["attendees"]
+        by_name = {a["name"]: a for a in attendance}
+        assert set(by_name) == set(held.names)
+        assert by_name["Anna Schmidt"]["late"] and by_name["刘洋"]["left_early"]
+        assert by_name["陈静"]["checked_in_at"] is None
+        audit_lines = zf.read("audit.jsonl").decode().splitlines()
+        commands = [json.loads(line)["command"] for line in audit_lines]
+        assert "minutes.approve" in commands and commands[-1] == "minutes.approve"
+        if held.polls:
+            votes = json.loads(zf.read("votes.json"))["polls"]
+            secret = next(p for p in votes if p["secret"])
+            named = next(p for p in votes if not p["secret"])
+            assert len(secret["receipts"]) == 4 and all(r["receipt"] for r in secret["receipts"])
+            assert all("name" not in r and "attendee_id" not in r for r in secret["receipts"])
+            assert {n["name"] for n in named["named"]} == {"王建国", "张伟", "刘洋", "Anna Schmidt"}
+            assert secret["tally"] == held.tallies["secret"] and named["tally"] == held.tallies["motion"]
+            # a secret ballot's choice never appears next to a voter anywhere in the archive
+            ballots = zf.read("ballots.csv").decode("utf-8-sig")
+            for line in ballots.splitlines()[1:]:
+                cells = line.split(",")
+                assert not (cells[2] == "True" and cells[5]), line
+        if held.annotations:
+            assert any(n.startswith("annotations/") and n.endswith(".pdf") for n in names)
+    # the live log goes on: the seal follows the head the archive holds
+    entries = sealed["audit"]["entries"]
+    assert entries[-1]["command"] == "archive.seal"
+    manifest = verify_archive(sealed["zip"]).manifest
+    assert entries[-1]["prev"] == manifest["audit"]["head"]
+    assert entries[-1]["data"]["archive_sha256"] == sealed["etag"].strip('"')
+
+
+@pytest.mark.parametrize("prefix, subject", KINDS, ids=[k[0] for k in KINDS])
+def test_a_flipped_byte_is_named(sealed, tmp_path, prefix, subject):
+    with zipfile.ZipFile(sealed["zip"]) as zf:
+        name = member(zf.namelist(), prefix)
+    if name is None:
+        pytest.skip(f"this build has no {prefix} (see the records' notes)")
+    out = tmp_path / "tampered.zip"
+    rewrite(sealed["zip"], out, change=lambda n, d: flip(d) if n == name else d)
+    report = verify_archive(out)
+    assert not report.ok
+    expected = subject or name
+    assert report.subject is not None, report.failure
+    if name.startswith("manifest."):
+        # a signature that no longer matches cannot tell which of the two was changed: both are named
+        assert expected in report.subject, (report.subject, report.failure)
+    else:
+        assert report.subject.startswith(expected), (report.subject, report.failure)
+    if name == "audit.jsonl":
+        assert report.subject.startswith("audit.jsonl record ")
+
+
+def test_a_removed_file_is_named(sealed, tmp_path):
+    out = tmp_path / "removed.zip"
+    rewrite(sealed["zip"], out, drop="attendance.csv")
+    report = verify_archive(out)
+    assert not report.ok and report.subject == "attendance.csv", report.failure
+    assert "missing" in report.failure
+
+
+def test_an_added_file_is_named(sealed, tmp_path, capsys):
+    out = tmp_path / "added.zip"
+    rewrite(sealed["zip"], out, add=("materials/extra.pdf", b"%PDF-1.7 not in the record"))
+    report = verify_archive(out)
+    assert not report.ok and report.subject == "materials/extra.pdf", report.failure
+    assert verify_main([str(out)]) == 1
+    assert "FAILED: materials/extra.pdf" in capsys.readouterr().out
+
+
+def _text(pdf: bytes) -> str:
+    with pymupdf.open(stream=pdf, filetype="pdf") as doc:
+        return "\n".join(page.get_text() for page in doc)
+
+
+def test_the_minutes_read_back(sealed):
+    held = sealed["held"]
+    with zipfile.ZipFile(sealed["zip"]) as zf:
+        pdf = zf.read("minutes.pdf")
+    text = _text(pdf)
+    compact = "".join(text.split())
+    assert TITLE in compact
+    for name in held.names:
+        assert "".join(name.split()) in compact, name
+    for tally in held.tallies.values():
+        for v in tally:
+            assert str(v) in text
+    assert "原则同意2025年预算执行情况报告" in compact and "审议意见" in compact
+    assert "批准" in compact  # the approval record
+    assert "迟到" in compact and "早退" in compact and "缺席" in compact
+    with pymupdf.open(stream=pdf, filetype="pdf") as doc:
+        fonts = {f[3] for page in doc for f in page.get_fonts()}
+        assert all(doc.extract_font(f[0])[3] for page in doc for f in page.get_fonts()), "fonts embedded"
+    assert fonts
+    en = _text(sealed["minutes_en"])
+    assert "Minutes" in en and "Attendance" in en
+
+
+def test_pyhanko_accepts_the_minutes_signature(sealed):
+    from asn1crypto import pem, x509
+    from pyhanko.pdf_utils.reader import PdfFileReader
+    from pyhanko.sign.validation import validate_pdf_signature
+    from pyhanko_certvalidator import ValidationContext
+
+    with zipfile.ZipFile(sealed["zip"]) as zf:
+        pdf = zf.read("minutes.pdf")
+    _, _, der = pem.unarmor(sealed["keys"]["certificate_pem"].encode())
+    cert = x509.Certificate.load(der)
+    sig = PdfFileReader(io.BytesIO(pdf)).embedded_signatures[0]
+    status = validate_pdf_signature(sig, ValidationContext(trust_roots=[cert], allow_fetching=False))
+    assert status.intact and status.valid and status.trusted
+    assert status.coverage.name == "ENTIRE_FILE"
+
+
+def test_first_page_renders(sealed, tmp_path):
+    """The first page as an image; UPDATE_SCREENSHOTS=1 writes docs/screenshots/minutes-page1-route.png."""
+    with zipfile.ZipFile(sealed["zip"]) as zf:
+        pdf = zf.read("minutes.pdf")
+    with pymupdf.open(stream=pdf, filetype="pdf") as doc:
+        png = doc[0].get_pixmap(dpi=110).tobytes("png")
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    if os.environ.get("UPDATE_SCREENSHOTS") == "1":
+        target = Path(__file__).resolve().parents[2] / "docs" / "screenshots" / "minutes-page1-route.png"
+        target.write_bytes(png)
