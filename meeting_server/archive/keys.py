@@ -339,7 +339,7 @@ def _signer(keys: Keys):
     return signers.SimpleSigner(signing_cert=cert, signing_key=key, cert_registry=SimpleCertificateStore())
 
 
-def sign_pdf(
+def _sign_pdf_now(
     pdf_bytes: bytes,
     keys: Keys,
     seal_png: bytes | None,
@@ -400,3 +400,20 @@ def sign_pdf(
     pdf_signer = signers.PdfSigner(meta, signer=_signer(keys), stamp_style=style, new_field_spec=new_field)
     out = pdf_signer.sign_pdf(writer)
     return out.getvalue()
+
+
+def sign_pdf(*args, **kwargs) -> bytes:
+    """Sign a PDF (see `_sign_pdf_now` for the arguments), also from a thread with a running event loop.
+
+    pyHanko signs through `asyncio.run`, which refuses to start where a loop already runs (a caller's
+    thread may have one, e.g. Playwright's sync API); then the signing runs in a short-lived thread.
+    """
+    import asyncio
+    from concurrent.futures import ThreadPoolExecutor
+
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return _sign_pdf_now(*args, **kwargs)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(_sign_pdf_now, *args, **kwargs).result()
