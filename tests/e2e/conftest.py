@@ -88,7 +88,9 @@ def create_schema(data_dir: Path) -> None:
     )
 
 
-@pytest.fixture(scope="session")
+# Package scope, not session: Playwright's sync API keeps an asyncio loop running in this thread
+# while it lives, and later tests (asyncio.run in clients, pyHanko) must not inherit it.
+@pytest.fixture(scope="package")
 def server(tmp_path_factory) -> Iterator[ServerProcess]:
     need_chromium()
     data = tmp_path_factory.mktemp("e2e-data")
@@ -102,7 +104,7 @@ def server(tmp_path_factory) -> Iterator[ServerProcess]:
         srv.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser(server) -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
 
