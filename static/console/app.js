@@ -260,6 +260,7 @@ function onCurrent(block) {
   if (moved) { localInk.clear(); drawInk(); }
   renderStage();
   renderAgenda();
+  if (moved) renderDocs();
 }
 
 async function refreshSeats() {
@@ -382,12 +383,23 @@ async function present(documentId, page) {
   const d = S.docs.get(documentId);
   if (!d || page < 1 || (d.page_count && page > d.page_count)) return;
   window.__lastPresent = { document_id: documentId, page, at: performance.timeOrigin + performance.now() };
-  // Show it here at once; the room follows on the `page` event.
+  // Send first (the room waits for it), then show it here; the room follows on the `page` event.
+  const sent = live.request("present", { document_id: documentId, page }, { timeout: 8000 });
   S.pending = { document_id: documentId, page };
   renderStage();
-  const ack = await live.request("present", { document_id: documentId, page }, { timeout: 8000 });
+  const ack = await sent;
   S.pending = null;
-  if (!ack.ok) { showError(ack.error); renderStage(); }
+  if (!ack.ok) { showError(ack.error); renderStage(); return; }
+  // Then warm the next pages, so the preview keeps up with a fast remote (not before: the
+  // server answers the room first).
+  for (const n of [page + 1, page + 2]) if (n <= (d.page_count || 0)) warm(pageUrl(d, n));
+}
+
+const warmed = new Set();
+function warm(url) {
+  if (warmed.has(url)) return;
+  warmed.add(url);
+  new Image().src = url;
 }
 
 function step(dir) {
@@ -416,8 +428,6 @@ function renderStage() {
     ui.img.dataset.src = url;
     ui.img.src = url;
     ui.img.alt = t("viewer.page_alt", { title: d.title, n: cur.page });
-    // Warm the next pages so the preview keeps up with a fast remote.
-    for (const n of [cur.page + 1, cur.page + 2]) if (n <= (d.page_count || 0)) new Image().src = pageUrl(d, n);
   }
   ui.pageLabel.textContent = `${d.title} · ${t("viewer.page_of", { n: cur.page, count: d.page_count || 0 })}`;
   ui.prev.disabled = cur.page <= 1;

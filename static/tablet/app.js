@@ -323,6 +323,7 @@ function onState(st) {
 
 /** `page`, `view`, `agenda.current` or `follow.lock`: the whole current block, newest only. */
 function onCurrent(block, name) {
+  if (name === "page") window.__lastPageEvent = { document_id: block.document_id, page: block.page, at: performance.timeOrigin + performance.now() };
   const prev = S.current;
   S.current = { ...S.current, ...block };
   const moved = prev.document_id !== block.document_id || prev.page !== block.page;
@@ -665,9 +666,12 @@ async function openCheckin() {
 }
 
 async function checkin(signature) {
-  // `checkin` takes no signature (docs/protocol.md): the strokes stay on the device until the server takes them.
-  if (signature) keepSignature(signature);
-  const ack = await live.request("checkin", {});
+  // The signature (vector strokes) goes with the check-in where the server takes it; a server whose
+  // `checkin` has no `signature` field yet refuses it as invalid: then it stays on the device.
+  let ack = signature ? await live.request("checkin", { signature }) : null;
+  const refused = ack && !ack.ok && ack.error?.code === "invalid" && (ack.error.details?.fields || []).some((f) => f.field.startsWith("signature"));
+  if (signature) keepSignature(signature, !!ack?.ok);
+  if (!ack || refused) ack = await live.request("checkin", {});
   if (!ack.ok) {
     showError(ack.error, "checkin.failed");
     return;
@@ -697,8 +701,8 @@ function seatCheckin(c) {
   if (c.checked_in && c.method === "proxy") toast(t("checkin.proxy_done"), "ok");
 }
 
-function keepSignature(signature) {
-  try { localStorage.setItem(`meeting.signature.${S.session.attendee.id}`, JSON.stringify({ signature, at: new Date().toISOString(), sent: false })); } catch { /* ignore */ }
+function keepSignature(signature, sent) {
+  try { localStorage.setItem(`meeting.signature.${S.session.attendee.id}`, JSON.stringify({ signature, at: new Date().toISOString(), sent })); } catch { /* ignore */ }
 }
 
 function renderCheckin() {

@@ -4,6 +4,15 @@ import { h, fill } from "../common/dom.js";
 import { t } from "../common/i18n.js";
 
 const POOL_SIZE = 8;
+const paintChannel = new MessageChannel();
+const paintQueue = [];
+paintChannel.port1.onmessage = () => paintQueue.shift()?.();
+
+/** Run `fn` in the first task after the current frame is painted. */
+function afterPaint(fn) {
+  paintQueue.push(fn);
+  paintChannel.port2.postMessage(0);
+}
 const ZOOMS = [1, 1.5, 2, 3, 4];
 
 export class Viewer {
@@ -157,12 +166,15 @@ export class Viewer {
     this.img.alt = t("viewer.page_alt", { title: doc.title, n: this.page });
     this.img.classList.toggle("broken", !ok);
     if (this.overlay) this.overlay.setPage(doc, this.page, this.img);
-    // Mark the moment the new page is on screen (two frames: committed and painted).
-    requestAnimationFrame(() => requestAnimationFrame(() => {
+    // Mark the moment the new page is on screen: the frame after this change has been
+    // painted once the task queued from its animation-frame callback runs.
+    const page = this.page;
+    const swapped = performance.timeOrigin + performance.now();
+    requestAnimationFrame(() => afterPaint(() => {
       if (token !== this.showToken) return;
       const at = performance.timeOrigin + performance.now();
-      this.el.dataset.shown = `${doc.id}:${this.page}`;
-      window.__lastPaint = { document_id: doc.id, page: this.page, at, ok };
+      this.el.dataset.shown = `${doc.id}:${page}`;
+      window.__lastPaint = { document_id: doc.id, page, at, ok, swapped };
       window.dispatchEvent(new CustomEvent("page-painted", { detail: window.__lastPaint }));
     }));
     this.preloadAround();

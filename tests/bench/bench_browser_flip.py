@@ -11,8 +11,10 @@ with `performance.timeOrigin + performance.now()` in the browser (one machine, o
     .venv/bin/python tests/bench/bench_browser_flip.py [--flips 30] [--tablets 3] [--pages 40]
 
 Two runs: sequential flips (next page; neighbours are decoded ahead) and jumps to
-random pages (cached, but not decoded ahead). Prints p50/p95/max in milliseconds and
-a JSON line. Needs /usr/bin/chromium; downloads nothing.
+random pages (cached, but not decoded ahead). Each is split into "wire" (click ->
+the tablet received `page`: Socket.IO, the server's commit and broadcast) and "paint"
+(`page` received -> painted: the tablet's own work). Prints p50/p95/max in
+milliseconds and a JSON line. Needs /usr/bin/chromium; downloads nothing.
 """
 
 from __future__ import annotations
@@ -49,11 +51,12 @@ def summary(name: str, values: list[float]) -> dict:
         "max_ms": round(max(values), 1),
         "mean_ms": round(statistics.fmean(values), 1),
     }
-    print(f"{name:>10}: n={out['n']}  p50 {out['p50_ms']} ms  p95 {out['p95_ms']} ms  max {out['max_ms']} ms")
+    print(f"{name:>17}: n={out['n']}  p50 {out['p50_ms']} ms  p95 {out['p95_ms']} ms  max {out['max_ms']} ms")
     return out
 
 
-def flip(console, tablets, doc_id: int, n: int, how: str) -> list[float]:
+def flip(console, tablets, doc_id: int, n: int, how: str) -> list[tuple[float, float, float]]:
+    """One flip; per tablet (click -> `page` received, click -> painted, `page` received -> image swapped in) in ms."""
     if how == "next":
         console.get_by_test_id("c-next").click()
     else:
@@ -68,8 +71,18 @@ def flip(console, tablets, doc_id: int, n: int, how: str) -> list[float]:
             arg=[doc_id, n],
             timeout=10_000,
         ).json_value()
-        out.append(painted - clicked)
+        received, swapped = t.evaluate("() => [window.__lastPageEvent.at, window.__lastPaint.swapped]")
+        out.append((received - clicked, painted - clicked, swapped - received))
     return out
+
+
+def report(name: str, rows: list[tuple[float, float, float]]) -> list[dict]:
+    return [
+        summary(f"{name} total", [b for _, b, _ in rows]),
+        summary(f"{name} wire", [a for a, _, _ in rows]),
+        summary(f"{name} paint", [b - a for a, b, _ in rows]),
+        summary(f"{name} swap", [c for _, _, c in rows]),
+    ]
 
 
 def main() -> int:
@@ -105,32 +118,47 @@ def main() -> int:
                         tablets.append(t)
                     started = time.monotonic()
                     for t in tablets:
-                        t.locator("[data-testid=cache-progress][data-finished=true]").wait_for(timeout=120_000)
-                    print(f"{args.tablets} tablets cached {args.pages} pages each in {time.monotonic() - started:.1f} s")
+                        t.locator("[data-testid=cache-progress][data-finished=true]").wait_for(
+                            timeout=120_000
+                        )
+                    print(
+                        f"{args.tablets} tablets cached {args.pages} pages each in {time.monotonic() - started:.1f} s"
+                    )
                     cctx = browser.new_context(viewport={"width": 1366, "height": 800})
-                    cctx.add_init_script(f"localStorage.setItem('meeting.org.token', {json.dumps(room.token)})")
+                    cctx.add_init_script(
+                        f"localStorage.setItem('meeting.org.token', {json.dumps(room.token)})"
+                    )
                     console = cctx.new_page()
                     console.goto(room.console_url())
                     console.get_by_test_id("c-doc").last.click()
                     for t in tablets:
                         t.locator(f".viewer[data-shown='{doc_id}:1']").wait_for()
                     results = []
-                    seq: list[float] = []
+                    seq: list[tuple[float, float, float]] = []
                     page = 1
                     for i in range(args.warmup + args.flips):
                         page += 1
                         ms = flip(console, tablets, doc_id, page, "next")
                         if i >= args.warmup:
                             seq.extend(ms)
-                    results.append(summary("sequential", seq))
-                    rnd: list[float] = []
+                    results += report("sequential", seq)
+                    rnd: list[tuple[float, float, float]] = []
                     rng = random.Random(7)
                     for _ in range(args.flips):
                         n = rng.choice([x for x in range(1, args.pages + 1) if x != page])
                         page = n
                         rnd.extend(flip(console, tablets, doc_id, n, "jump"))
-                    results.append(summary("random", rnd))
-                    print(json.dumps({"tablets": args.tablets, "pages": args.pages, "flips": args.flips, "results": results}))
+                    results += report("random", rnd)
+                    print(
+                        json.dumps(
+                            {
+                                "tablets": args.tablets,
+                                "pages": args.pages,
+                                "flips": args.flips,
+                                "results": results,
+                            }
+                        )
+                    )
                 finally:
                     browser.close()
         finally:
