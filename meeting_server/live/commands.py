@@ -60,19 +60,25 @@ def is_staff(actor) -> bool:
 
 # -- connection life cycle -------------------------------------------------
 def on_connect(auth=None):
+    from ..meetings.models import Meeting
+
     try:
         actor = authenticate(auth)
-        from ..meetings.models import Meeting
-
+    except AppError as e:
+        raise refuse(e) from None
+    sid = request.sid
+    # Rooms first, snapshot second: a change committed in between reaches this client as an event
+    # (its seq is not above the snapshot's, or it is newer and the client keeps it), never nowhere.
+    # A refused connection leaves every room again.
+    for room in rooms_for(actor):
+        join_room(room)
+    try:
         with db.reader() as s:
             meeting = s.get(Meeting, actor.meeting_id)
             snapshot = state.build(s, meeting, actor)
     except AppError as e:
         raise refuse(e) from None
-    sid = request.sid
     connections[sid] = actor
-    for room in rooms_for(actor):
-        join_room(room)
     from ..extensions import socketio
 
     socketio.emit("state", snapshot, to=sid)

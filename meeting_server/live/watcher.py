@@ -19,8 +19,11 @@ log = logging.getLogger(__name__)
 
 
 def start(app) -> None:
+    """Background tasks of `serve`: seat presence (heartbeat, last seen) always; document progress without Redis."""
     from ..extensions import socketio
+    from . import presence
 
+    socketio.start_background_task(presence.loop, socketio)
     if app.config["SETTINGS"].redis_url:
         return
     socketio.start_background_task(_loop)
