@@ -90,8 +90,13 @@ def test_reconnecting_tablet_gets_the_queue_and_the_timer(room, everyone):
     assert state["server_time"] and sp["current"]["ends_at"]
 
 
-def test_speaker_request_refused_after_the_end(room, everyone):
-    room.org.post(f"/api/v1/meetings/{room.meeting['id']}/end")
+def test_the_end_of_the_meeting_ends_the_speech_and_the_requests(room, everyone):
+    ack(everyone["attendee"], "speaker.request")
+    ack(everyone["chair"], "speaker.grant")
+    everyone.received()
+    assert room.org.post(f"/api/v1/meetings/{room.meeting['id']}/end").status_code == 200
+    msg = _only(got(everyone["observer"]), "speakers")[-1]
+    assert msg["current"] is None
     assert ack(everyone["attendee"], "speaker.request")["error"]["code"] == "meeting_ended"
 
 
