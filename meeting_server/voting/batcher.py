@@ -1,0 +1,299 @@
+"""The `vote` Socket.IO event: ballots arriving together are committed together.
+
+One transaction per vote (BEGIN IMMEDIATE, audit append, commit) costs a few
+milliseconds on SQLite, too slow for a thousand tablets pressing at once. So
+the `vote` handler queues its ballot and waits; one of the waiting handlers
+(the leader) takes everything queued, writes it in ONE transaction (still one
+audit entry per vote) and commits; only then is each handler's ack released.
+
+* Every ack strictly follows the commit of its ballot.
+* A refused vote does not fail the others: each vote is fully checked before
+  anything of it is written (`service.cast`), and a refusal only becomes that
+  vote's error ack. Should the batch's commit itself fail, every vote in it is
+  retried alone through the ordinary pipeline.
+* Nothing holds a lock while waiting: the leader sleeps WINDOW_S to let more
+  ballots arrive *before* it begins the transaction.
+
+The leader role passes from handler to handler (no resident thread), so the
+batcher works the same under eventlet, gevent and plain threads.
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..core import audit, db
+from ..core.commands import CLOSED_STATUSES, ack_error, authorize, execute, registry, validate
+from ..core.errors import AppError, Conflict, Forbidden, Invalid, NotFound, Unauthorized
+from ..core.identity import Actor
+
+log = logging.getLogger(__name__)
+
+#: How long a leader waits for more ballots before writing (seconds).
+WINDOW_S = 0.003
+#: At most this many ballots per transaction.
+MAX_BATCH = 2000
+#: Who writes a batch, in the audit log (each vote in it names its voter).
+BATCHER = {"kind": "system", "id": None, "name": "vote batcher", "role": "system"}
+#: A handler gives up waiting for its commit after this long (the ballot may still commit: resend it).
+WAIT_S = 30.0
+
+
+@dataclass
+class Item:
+    actor: Actor
+    raw: Any
+    payload: Any
+    app: Any
+    sid: str | None = None
+    result: dict[str, Any] | None = None
+    lead: bool = False
+    #: When the handler queued it (perf_counter).
+    t: float = field(default_factory=time.perf_counter)
+    done: threading.Event = field(default_factory=threading.Event)
+
+
+class Batcher:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._pending: list[Item] = []
+        self._busy = False
+        #: Statistics for benchmarks: batches written and ballots in them.
+        self.batches = 0
+        self.ballots = 0
+        self.largest = 0
+
+    def submit(self, item: Item) -> dict[str, Any]:
+        with self._lock:
+            self._pending.append(item)
+            lead = not self._busy
+            self._busy = True
+        if lead:
+            self._lead()
+        deadline = time.monotonic() + WAIT_S
+        while item.result is None:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                with self._lock:
+                    must_lead = item.lead  # handed the leader role: others wait on it, so lead anyway
+                    if not must_lead and item in self._pending:
+                        self._pending.remove(item)
+                if not must_lead:
+                    break
+            else:
+                item.done.wait(left)
+            if item.result is None and item.lead:
+                item.lead = False
+                item.done.clear()
+                self._lead()
+        if item.result is None:
+            return ack_error(
+                Conflict(
+                    "the vote was not confirmed in time; resend it with the same ballot_id", code="timeout"
+                )
+            )
+        return item.result
+
+    def _lead(self) -> None:
+        from ..extensions import socketio
+
+        if WINDOW_S:
+            socketio.sleep(WINDOW_S)
+        with self._lock:
+            batch, self._pending = self._pending[:MAX_BATCH], self._pending[MAX_BATCH:]
+        try:
+            if batch:
+                self._write(batch)
+        finally:
+            with self._lock:
+                nxt = self._pending[0] if self._pending else None
+                if nxt is None:
+                    self._busy = False
+                else:
+                    nxt.lead = True
+            if nxt is not None:
+                nxt.done.set()  # hand the leader role on to a waiting handler
+
+    def _write(self, batch: list[Item]) -> None:
+        t0 = time.perf_counter()
+        app = batch[0].app
+        touched: set[tuple[int, int]] = set()
+        expired: set[int] = set()
+        # A full garbage collection of a server's heap takes longer than writing a thousand ballots;
+        # the batch makes thousands of short-lived objects, so hold collections until it is committed.
+        gc_was_on = gc.isenabled()
+        gc.disable()
+        try:
+            with app.app_context():
+                try:
+                    with db.transaction() as s:
+                        results = write_batch(s, batch, touched, expired)
+                except Exception:
+                    log.exception("a batch of %d votes failed to commit; retrying each alone", len(batch))
+                    results = [_alone(it) for it in batch]
+                    touched.clear()
+        finally:
+            if gc_was_on:
+                gc.enable()
+        log.debug(
+            "vote batch: %d ballots, oldest waited %.1f ms, written in %.1f ms",
+            len(batch), (t0 - min(it.t for it in batch)) * 1000, (time.perf_counter() - t0) * 1000,
+        )  # fmt: skip
+        self.batches += 1
+        self.ballots += len(batch)
+        self.largest = max(self.largest, len(batch))
+        for it, res in zip(batch, results, strict=True):
+            it.result = res
+            it.done.set()
+        from . import progress, timers
+
+        try:  # after the acks: courtesy broadcasts and closing a poll whose time ran out
+            for poll_id, meeting_id in touched:
+                progress.touch(poll_id, meeting_id)
+            for poll_id in expired:
+                timers.auto_close(poll_id)
+        except Exception:
+            log.warning("after a vote batch: progress or closing an expired poll failed", exc_info=True)
+
+
+def _alone(it: Item) -> dict[str, Any]:
+    try:
+        res = execute(registry.get("vote"), it.actor, it.raw, {}, sid=it.sid)
+        return {"ok": True, **res}
+    except Exception as e:
+        return ack_error(e)
+
+
+def write_batch(s, batch: list[Item], touched: set, expired: set) -> list[dict[str, Any]]:
+    """Check and write every vote of `batch` in session `s`; returns one ack per item (valid once committed)."""
+    from sqlalchemy import select
+
+    from ..meetings.models import Meeting
+    from ..roster.models import Attendee, SeatSession
+    from . import service
+    from .models import Poll
+
+    cmd = registry.get("vote")
+    key = service.current_key()
+    meeting_ids = sorted({it.actor.meeting_id for it in batch if it.actor.meeting_id is not None})
+    meetings = {
+        m.id: m
+        for m in s.scalars(
+            select(Meeting).where(Meeting.id.in_(meeting_ids)).order_by(Meeting.id).with_for_update()
+        )
+    }
+    # What authorization and `cast` need, as plain rows in two queries (no ORM objects: this is the hot path).
+    sessions = dict(
+        s.execute(
+            select(SeatSession.id, SeatSession.revoked_at).where(
+                SeatSession.id.in_({it.actor.session_id for it in batch})
+            )
+        ).all()
+    )
+    attendees = {
+        a.id: a
+        for a in s.execute(
+            select(
+                Attendee.id, Attendee.meeting_id, Attendee.name, Attendee.role, Attendee.present,
+                Attendee.deleted, Attendee.vote_weight,
+            ).where(Attendee.id.in_({it.actor.id for it in batch}))
+        )
+    }  # fmt: skip
+
+    def authorize_seat(actor: Actor, meeting) -> Actor:
+        """`core.commands.authorize` for seats, on the rows above; anyone else goes through it."""
+        if not actor.is_seat:
+            return authorize(cmd, actor, meeting, s)
+        if actor.meeting_id != meeting.id:
+            raise NotFound("no such item")
+        if actor.session_id not in sessions or sessions[actor.session_id] is not None:
+            raise Unauthorized("this tablet's session was revoked; scan the seat's QR code again")
+        a = attendees.get(actor.id)
+        if a is None or a.deleted:
+            raise Unauthorized("this seat no longer exists")
+        if a.role not in cmd.roles:
+            raise Forbidden(f"the role {a.role} may not do this")
+        return Actor("seat", a.id, a.name, a.role, a.meeting_id, actor.session_id)
+
+    poll_ids = {it.payload.poll_id for it in batch if it.payload.poll_id is not None}
+    polls = {p.id: p for p in s.scalars(select(Poll).where(Poll.id.in_(poll_ids)))}
+    cache = service.VoteCache()
+    cache.preload(s, {(it.payload.poll_id, it.actor.id) for it in batch if it.payload.poll_id in polls})
+    out: list[dict[str, Any]] = []
+    votes: dict[int, list[dict[str, Any]]] = {}
+    with s.no_autoflush:  # everything written here is flushed once, at commit
+        for it in batch:
+            try:
+                meeting = meetings.get(it.actor.meeting_id)
+                if meeting is None or meeting.deleted_at is not None:
+                    raise NotFound("no such meeting")
+                actor = authorize_seat(it.actor, meeting)
+                if meeting.status in CLOSED_STATUSES:
+                    raise Conflict("the meeting has ended; nothing can be changed", code="meeting_ended")
+                p = polls.get(it.payload.poll_id) if it.payload.poll_id is not None else None
+                if p is None or p.meeting_id != meeting.id:
+                    raise NotFound("no such poll")
+                attendee = attendees.get(actor.id)
+                if attendee is None:
+                    raise Unauthorized("this seat no longer exists")
+                pl = it.payload
+                ack, data = service.cast(
+                    s,
+                    p,
+                    attendee,
+                    pl.choices,
+                    pl.ballot_id,
+                    key,
+                    previous_ballot_id=pl.previous_ballot_id,
+                    cache=cache,
+                )
+                if data is not None:
+                    data.update(attendee_id=attendee.id, name=attendee.name)
+                    votes.setdefault(meeting.id, []).append(data)
+                    touched.add((p.id, meeting.id))
+                out.append({"ok": True, **ack})
+            except service.PollExpired as e:
+                expired.add(it.payload.poll_id)
+                out.append(ack_error(e))
+            except AppError as e:
+                out.append(ack_error(e))
+        cache.flush(s)
+        for meeting_id, recorded in votes.items():
+            # One audit entry per meeting and batch lists every vote in it, as `vote` entries would
+            # (who voted in which poll; the choices of named polls only).
+            audit.append(s, meetings[meeting_id], BATCHER, "vote.batch", {"votes": recorded})
+    return out
+
+
+batcher = Batcher()
+
+
+def handler(app) -> Any:
+    """The `vote` handler, registered on the python-socketio server itself (`voting.init_app`).
+
+    It bypasses Flask-SocketIO's per-event Flask request context (environ, URL adapter, session),
+    which cost as much as the rest of a vote; it needs neither `request` nor a session.
+    """
+    cmd_name = "vote"
+
+    def on_vote(sid: str, data: Any = None, *_extra: Any) -> dict[str, Any]:
+        from ..core.sockets import connections
+
+        actor = connections.get(sid)
+        if actor is None:
+            return ack_error(Unauthorized("not connected to a meeting", code="unauthorized"))
+        raw = data if data is not None else {}
+        try:
+            payload = validate(registry.get(cmd_name), raw)
+            if payload.poll_id is None:
+                raise Invalid("poll_id is required", fields=[{"field": "poll_id", "problem": "required"}])
+            return batcher.submit(Item(actor=actor, raw=raw, payload=payload, app=app, sid=sid))
+        except Exception as e:  # every failure becomes an error ack, never a dropped callback
+            return ack_error(e)
+
+    return on_vote
