@@ -23,10 +23,21 @@ def _item(ctx: Ctx) -> AgendaItem:
     return ctx.obj
 
 
+def _visible_docs(ctx: Ctx, attendee=None) -> set[int]:
+    """Ids of the meeting's documents `attendee` may see."""
+    from ..documents.service import list_documents, visible_to
+
+    return {d.id for d in list_documents(ctx.s, ctx.meeting.id) if visible_to(d, attendee)}
+
+
 def _changed(ctx: Ctx) -> None:
-    ctx.emit(
-        "agenda", {"items": service.agenda_json(ctx.s, ctx.meeting.id)}, to=rooms.meeting(ctx.meeting.id)
-    )
+    """Everyone learns the new agenda; confidential documents are named only to organizers."""
+    from ..documents.service import is_restricted, list_documents
+
+    mid = ctx.meeting.id
+    public = {d.id for d in list_documents(ctx.s, mid) if not is_restricted(d) and d.withdrawn_at is None}
+    ctx.emit("agenda", {"items": service.agenda_json(ctx.s, mid, visible_docs=public)}, to=rooms.meeting(mid))
+    ctx.emit("agenda", {"items": service.agenda_json(ctx.s, mid)}, to=rooms.organizers(mid))
 
 
 @commands.command(
@@ -52,8 +63,13 @@ def create(ctx: Ctx, p: schemas.ItemCreate) -> dict:
     http=("GET", "/meetings/<int:meeting_id>/agenda"),
 )
 def list_(ctx: Ctx, p) -> dict:
-    """The agenda in order, with linked document ids."""
-    return {"items": service.agenda_json(ctx.s, ctx.meeting.id)}
+    """The agenda in order, with the ids of the linked documents this client may see."""
+    visible = None
+    if ctx.actor.is_seat:
+        from ..roster.models import Attendee
+
+        visible = _visible_docs(ctx, ctx.s.get(Attendee, ctx.actor.id))
+    return {"items": service.agenda_json(ctx.s, ctx.meeting.id, visible_docs=visible)}
 
 
 @commands.command(

@@ -12,10 +12,10 @@ from pathlib import Path
 
 from sqlalchemy import delete
 
-from ..core import db, rooms, storage, tasks
+from ..core import db, storage, tasks
 from ..core.db import utcnow
 from .models import Document, DocumentPage
-from .service import IMAGE_KINDS, OFFICE_KINDS, document_json
+from .service import IMAGE_KINDS, OFFICE_KINDS, audience_rooms, document_json
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +48,9 @@ def _progress(doc_id: int, version: int, **changes) -> dict | None:
             setattr(d, k, v)
         d.updated_at = utcnow()
         out = document_json(d)
-    tasks.notify("document", out, rooms.staff(out["meeting_id"]))
+        targets = audience_rooms(s, d, group="staff")
+    for room in targets:
+        tasks.notify("document", out, room)
     return out
 
 
@@ -118,7 +120,9 @@ def render_document(doc_id: int, version: int) -> None:
                 d.pages_done = done[0]
                 d.updated_at = d.render_heartbeat = utcnow()
                 out = document_json(d)
-            tasks.notify("document", out, rooms.staff(out["meeting_id"]))
+                targets = audience_rooms(s, d, group="staff")
+            for room in targets:
+                tasks.notify("document", out, room)
 
         def on_page(rec: dict) -> None:
             pending.append(rec)

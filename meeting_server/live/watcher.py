@@ -12,7 +12,7 @@ import logging
 
 from sqlalchemy import or_, select
 
-from ..core import db, rooms
+from ..core import db
 from ..core.db import utcnow
 
 log = logging.getLogger(__name__)
@@ -44,7 +44,7 @@ def _loop() -> None:
 
 def poll_once(seen: dict[int, tuple], since: dt.datetime, emit) -> dt.datetime:
     from ..documents.models import Document
-    from ..documents.service import document_json
+    from ..documents.service import audience_rooms, document_json
 
     now = utcnow()
     with db.reader() as s:
@@ -58,13 +58,12 @@ def poll_once(seen: dict[int, tuple], since: dt.datetime, emit) -> dt.datetime:
             key = (d.version, d.status, d.pages_done, d.page_count)
             if seen.get(d.id) != key:
                 seen[d.id] = key
-                out.append(document_json(d))
-    for doc in out:
-        emit("document", doc, to=rooms.staff(doc["meeting_id"]))
+                # Only the document's audience may learn of it (confidential documents).
+                out.append((document_json(d), audience_rooms(s, d, group="staff"), audience_rooms(s, d)))
+    for doc, staff_rooms, all_rooms in out:
+        for room in staff_rooms:
+            emit("document", doc, to=room)
         if doc["status"] == "ready":
-            emit(
-                "documents.changed",
-                {"document_id": doc["id"], "version": doc["version"]},
-                to=rooms.meeting(doc["meeting_id"]),
-            )
+            for room in all_rooms:
+                emit("documents.changed", {"document_id": doc["id"], "version": doc["version"]}, to=room)
     return now - dt.timedelta(seconds=2)

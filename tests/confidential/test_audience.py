@@ -78,11 +78,6 @@ def test_lists_and_state_leave_it_out(conf):
             assert snap["current"]["page"] is None and conf.doc["title"] not in repr(snap)
 
 
-@pytest.mark.xfail(
-    reason="agenda/commands.py (agenda developer): agenda.list and the `agenda` event list every document id; "
-    "pass visible_docs like live/state.py does",
-    strict=False,
-)
 def test_agenda_route_leaves_it_out(conf):
     items = conf.room.join("observer").get(conf.url("/api/v1/meetings/{mid}/agenda")).get_json()["items"]
     assert all(conf.doc_id not in i["document_ids"] for i in items)
@@ -193,11 +188,6 @@ def test_presenting_it_tells_outsiders_nothing(conf):
     refused(room.tablet("presenter"), "present", {"document_id": conf.doc_id, "page": 1}, "not_found")
 
 
-@pytest.mark.xfail(
-    reason="documents/jobs.py (documents developer): rendering progress `document` events go to rooms.staff; "
-    "send them to documents.service.audience_rooms(s, d, group='staff')",
-    strict=False,
-)
 def test_render_progress_stays_in_the_audience(conf):
     room = conf.room
     secretary = room.tablet("secretary")

@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: cbccc32818b4
+Revision ID: 2c13c0ff6780
 Revises: 
-Create Date: 2026-12-03 09:46:02.504910
+Create Date: 2026-12-03 11:55:14.938808
 """
 
 from alembic import op
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 import meeting_server.core.db
 
 
-revision = 'cbccc32818b4'
+revision = '2c13c0ff6780'
 down_revision = None
 branch_labels = None
 depends_on = None
@@ -72,6 +72,34 @@ def upgrade() -> None:
     with op.batch_alter_table('meetings', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_meetings_owner_id'), ['owner_id'], unique=False)
 
+    op.create_table('archive_builds',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('meeting_id', sa.Integer(), nullable=False),
+    sa.Column('audit_seq', sa.Integer(), nullable=False),
+    sa.Column('audit_head', sa.String(length=64), nullable=False),
+    sa.Column('status', sa.String(length=20), nullable=False),
+    sa.Column('progress', sa.Double(), nullable=False),
+    sa.Column('step', sa.String(length=120), nullable=False),
+    sa.Column('sha256', sa.String(length=64), nullable=True),
+    sa.Column('size', sa.Integer(), nullable=False),
+    sa.Column('manifest_sha256', sa.String(length=64), nullable=True),
+    sa.Column('files', sa.Integer(), nullable=False),
+    sa.Column('notes', sa.JSON(), nullable=False),
+    sa.Column('error', sa.Text(), nullable=True),
+    sa.Column('timings', sa.JSON(), nullable=False),
+    sa.Column('sealed', sa.Boolean(), nullable=False),
+    sa.Column('claim', sa.String(length=40), nullable=True),
+    sa.Column('heartbeat', meeting_server.core.db.UTCDateTime(), nullable=True),
+    sa.Column('created_at', meeting_server.core.db.UTCDateTime(), nullable=False),
+    sa.Column('started_at', meeting_server.core.db.UTCDateTime(), nullable=True),
+    sa.Column('finished_at', meeting_server.core.db.UTCDateTime(), nullable=True),
+    sa.ForeignKeyConstraint(['meeting_id'], ['meetings.id'], name=op.f('fk_archive_builds_meeting_id_meetings'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_archive_builds')),
+    sa.UniqueConstraint('meeting_id', 'audit_head', name=op.f('uq_archive_builds_meeting_id_audit_head'))
+    )
+    with op.batch_alter_table('archive_builds', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_archive_builds_meeting_id'), ['meeting_id'], unique=False)
+
     op.create_table('attendees',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('meeting_id', sa.Integer(), nullable=False),
@@ -105,10 +133,78 @@ def upgrade() -> None:
     sa.Column('hash', sa.String(length=64), nullable=False),
     sa.ForeignKeyConstraint(['meeting_id'], ['meetings.id'], name=op.f('fk_audit_entries_meeting_id_meetings'), ondelete='RESTRICT'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_audit_entries')),
-    sa.UniqueConstraint('meeting_id', 'seq', name=op.f('uq_audit_entries_meeting_id'))
+    sa.UniqueConstraint('meeting_id', 'seq', name=op.f('uq_audit_entries_meeting_id_seq'))
     )
     with op.batch_alter_table('audit_entries', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_audit_entries_meeting_id'), ['meeting_id'], unique=False)
+
+    op.create_table('minutes',
+    sa.Column('meeting_id', sa.Integer(), nullable=False),
+    sa.Column('status', sa.String(length=20), nullable=False),
+    sa.Column('saves', sa.Integer(), nullable=False),
+    sa.Column('history', sa.JSON(), nullable=False),
+    sa.Column('updated_at', meeting_server.core.db.UTCDateTime(), nullable=False),
+    sa.ForeignKeyConstraint(['meeting_id'], ['meetings.id'], name=op.f('fk_minutes_meeting_id_meetings'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('meeting_id', name=op.f('pk_minutes'))
+    )
+    op.create_table('minutes_items',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('meeting_id', sa.Integer(), nullable=False),
+    sa.Column('agenda_item_id', sa.Integer(), nullable=False),
+    sa.Column('title', sa.String(length=300), nullable=False),
+    sa.Column('revision', sa.Integer(), nullable=False),
+    sa.Column('notes', sa.Text(), nullable=False),
+    sa.Column('decisions', sa.JSON(), nullable=False),
+    sa.Column('updated_at', meeting_server.core.db.UTCDateTime(), nullable=False),
+    sa.Column('updated_by', sa.JSON(), nullable=False),
+    sa.ForeignKeyConstraint(['meeting_id'], ['meetings.id'], name=op.f('fk_minutes_items_meeting_id_meetings'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_minutes_items')),
+    sa.UniqueConstraint('meeting_id', 'agenda_item_id', name=op.f('uq_minutes_items_meeting_id_agenda_item_id'))
+    )
+    with op.batch_alter_table('minutes_items', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_minutes_items_meeting_id'), ['meeting_id'], unique=False)
+
+    op.create_table('minutes_pdfs',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('meeting_id', sa.Integer(), nullable=False),
+    sa.Column('lang', sa.String(length=8), nullable=False),
+    sa.Column('input_hash', sa.String(length=64), nullable=False),
+    sa.Column('state_key', sa.String(length=64), nullable=True),
+    sa.Column('status', sa.String(length=20), nullable=False),
+    sa.Column('sha256', sa.String(length=64), nullable=True),
+    sa.Column('size', sa.Integer(), nullable=False),
+    sa.Column('pages', sa.Integer(), nullable=False),
+    sa.Column('draft', sa.Boolean(), nullable=False),
+    sa.Column('error', sa.Text(), nullable=True),
+    sa.Column('created_at', meeting_server.core.db.UTCDateTime(), nullable=False),
+    sa.Column('started_at', meeting_server.core.db.UTCDateTime(), nullable=True),
+    sa.Column('finished_at', meeting_server.core.db.UTCDateTime(), nullable=True),
+    sa.ForeignKeyConstraint(['meeting_id'], ['meetings.id'], name=op.f('fk_minutes_pdfs_meeting_id_meetings'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_minutes_pdfs')),
+    sa.UniqueConstraint('meeting_id', 'lang', 'input_hash', name=op.f('uq_minutes_pdfs_meeting_id_lang_input_hash'))
+    )
+    with op.batch_alter_table('minutes_pdfs', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_minutes_pdfs_meeting_id'), ['meeting_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_minutes_pdfs_state_key'), ['state_key'], unique=False)
+
+    op.create_table('minutes_revisions',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('meeting_id', sa.Integer(), nullable=False),
+    sa.Column('agenda_item_id', sa.Integer(), nullable=False),
+    sa.Column('revision', sa.Integer(), nullable=False),
+    sa.Column('base_revision', sa.Integer(), nullable=False),
+    sa.Column('client_revision_id', sa.String(length=64), nullable=True),
+    sa.Column('notes', sa.Text(), nullable=False),
+    sa.Column('decisions', sa.JSON(), nullable=False),
+    sa.Column('author', sa.JSON(), nullable=False),
+    sa.Column('created_at', meeting_server.core.db.UTCDateTime(), nullable=False),
+    sa.ForeignKeyConstraint(['meeting_id'], ['meetings.id'], name=op.f('fk_minutes_revisions_meeting_id_meetings'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_minutes_revisions')),
+    sa.UniqueConstraint('meeting_id', 'agenda_item_id', 'revision', name=op.f('uq_minutes_revisions_meeting_id_agenda_item_id_revision')),
+    sa.UniqueConstraint('meeting_id', 'client_revision_id', name=op.f('uq_minutes_revisions_meeting_id_client_revision_id'))
+    )
+    with op.batch_alter_table('minutes_revisions', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_minutes_revisions_meeting_id'), ['meeting_id'], unique=False)
 
     op.create_table('room_states',
     sa.Column('meeting_id', sa.Integer(), nullable=False),
@@ -268,15 +364,32 @@ def upgrade() -> None:
     sa.Column('secret', sa.Boolean(), nullable=False),
     sa.Column('max_choices', sa.Integer(), nullable=False),
     sa.Column('min_choices', sa.Integer(), nullable=False),
+    sa.Column('seats', sa.Integer(), nullable=True),
+    sa.Column('scale_min', sa.Integer(), nullable=True),
+    sa.Column('scale_max', sa.Integer(), nullable=True),
+    sa.Column('drop_extremes', sa.Boolean(), nullable=False),
+    sa.Column('abstain_option', sa.Integer(), nullable=True),
+    sa.Column('allow_change', sa.Boolean(), nullable=False),
+    sa.Column('weighted', sa.Boolean(), nullable=False),
     sa.Column('publish_on_close', sa.Boolean(), nullable=False),
     sa.Column('rule', sa.JSON(), nullable=True),
+    sa.Column('duration_s', sa.Integer(), nullable=True),
+    sa.Column('closes_at', meeting_server.core.db.UTCDateTime(), nullable=True),
+    sa.Column('round', sa.Integer(), nullable=False),
+    sa.Column('previous_id', sa.Integer(), nullable=True),
     sa.Column('status', sa.String(length=20), nullable=False),
+    sa.Column('snapshot', sa.JSON(), nullable=True),
+    sa.Column('result', sa.JSON(), nullable=True),
+    sa.Column('cancel_reason', sa.String(length=500), nullable=True),
     sa.Column('created_at', meeting_server.core.db.UTCDateTime(), nullable=False),
     sa.Column('opened_at', meeting_server.core.db.UTCDateTime(), nullable=True),
     sa.Column('closed_at', meeting_server.core.db.UTCDateTime(), nullable=True),
     sa.Column('published_at', meeting_server.core.db.UTCDateTime(), nullable=True),
+    sa.Column('cancelled_at', meeting_server.core.db.UTCDateTime(), nullable=True),
+    sa.Column('dismissed_at', meeting_server.core.db.UTCDateTime(), nullable=True),
     sa.ForeignKeyConstraint(['agenda_item_id'], ['agenda_items.id'], name=op.f('fk_polls_agenda_item_id_agenda_items'), ondelete='SET NULL'),
     sa.ForeignKeyConstraint(['meeting_id'], ['meetings.id'], name=op.f('fk_polls_meeting_id_meetings'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['previous_id'], ['polls.id'], name=op.f('fk_polls_previous_id_polls'), ondelete='SET NULL'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_polls'))
     )
     with op.batch_alter_table('polls', schema=None) as batch_op:
@@ -304,6 +417,67 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_speaker_requests_attendee_id'), ['attendee_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_speaker_requests_meeting_id'), ['meeting_id'], unique=False)
 
+    op.create_table('annotation_exports',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('meeting_id', sa.Integer(), nullable=False),
+    sa.Column('document_id', sa.Integer(), nullable=True),
+    sa.Column('attendee_id', sa.Integer(), nullable=True),
+    sa.Column('requester_attendee_id', sa.Integer(), nullable=True),
+    sa.Column('status', sa.String(length=10), nullable=False),
+    sa.Column('sha256', sa.String(length=64), nullable=True),
+    sa.Column('size', sa.Integer(), nullable=True),
+    sa.Column('filename', sa.String(length=300), nullable=False),
+    sa.Column('error', sa.Text(), nullable=True),
+    sa.Column('created_at', meeting_server.core.db.UTCDateTime(), nullable=False),
+    sa.Column('finished_at', meeting_server.core.db.UTCDateTime(), nullable=True),
+    sa.ForeignKeyConstraint(['attendee_id'], ['attendees.id'], name=op.f('fk_annotation_exports_attendee_id_attendees'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['document_id'], ['documents.id'], name=op.f('fk_annotation_exports_document_id_documents'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['meeting_id'], ['meetings.id'], name=op.f('fk_annotation_exports_meeting_id_meetings'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['requester_attendee_id'], ['attendees.id'], name=op.f('fk_annotation_exports_requester_attendee_id_attendees'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_annotation_exports'))
+    )
+    with op.batch_alter_table('annotation_exports', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_annotation_exports_meeting_id'), ['meeting_id'], unique=False)
+
+    op.create_table('annotation_shows',
+    sa.Column('meeting_id', sa.Integer(), nullable=False),
+    sa.Column('document_id', sa.Integer(), nullable=False),
+    sa.Column('attendee_id', sa.Integer(), nullable=False),
+    sa.Column('ids', sa.JSON(), nullable=False),
+    sa.Column('shown_by', sa.JSON(), nullable=False),
+    sa.Column('at', meeting_server.core.db.UTCDateTime(), nullable=False),
+    sa.ForeignKeyConstraint(['attendee_id'], ['attendees.id'], name=op.f('fk_annotation_shows_attendee_id_attendees'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['document_id'], ['documents.id'], name=op.f('fk_annotation_shows_document_id_documents'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['meeting_id'], ['meetings.id'], name=op.f('fk_annotation_shows_meeting_id_meetings'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('meeting_id', name=op.f('pk_annotation_shows'))
+    )
+    op.create_table('annotations',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('meeting_id', sa.Integer(), nullable=False),
+    sa.Column('document_id', sa.Integer(), nullable=False),
+    sa.Column('attendee_id', sa.Integer(), nullable=False),
+    sa.Column('client_id', sa.String(length=64), nullable=False),
+    sa.Column('version', sa.Integer(), nullable=False),
+    sa.Column('drawn_version', sa.Integer(), nullable=False),
+    sa.Column('page', sa.Integer(), nullable=False),
+    sa.Column('kind', sa.String(length=20), nullable=False),
+    sa.Column('data', sa.JSON(), nullable=False),
+    sa.Column('shared', sa.String(length=10), nullable=False),
+    sa.Column('orphaned', sa.Boolean(), nullable=False),
+    sa.Column('rev', sa.Integer(), nullable=False),
+    sa.Column('deleted_at', meeting_server.core.db.UTCDateTime(), nullable=True),
+    sa.Column('created_at', meeting_server.core.db.UTCDateTime(), nullable=False),
+    sa.Column('updated_at', meeting_server.core.db.UTCDateTime(), nullable=False),
+    sa.ForeignKeyConstraint(['attendee_id'], ['attendees.id'], name=op.f('fk_annotations_attendee_id_attendees'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['document_id'], ['documents.id'], name=op.f('fk_annotations_document_id_documents'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['meeting_id'], ['meetings.id'], name=op.f('fk_annotations_meeting_id_meetings'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_annotations')),
+    sa.UniqueConstraint('attendee_id', 'client_id', name=op.f('uq_annotations_attendee_id_client_id'))
+    )
+    with op.batch_alter_table('annotations', schema=None) as batch_op:
+        batch_op.create_index('ix_annotations_document_attendee', ['document_id', 'attendee_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_annotations_meeting_id'), ['meeting_id'], unique=False)
+
     op.create_table('document_pages',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('document_id', sa.Integer(), nullable=False),
@@ -317,20 +491,108 @@ def upgrade() -> None:
     sa.Column('pdf_height', sa.Double(), nullable=False),
     sa.ForeignKeyConstraint(['document_id'], ['documents.id'], name=op.f('fk_document_pages_document_id_documents'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_document_pages')),
-    sa.UniqueConstraint('document_id', 'version', 'n', name=op.f('uq_document_pages_document_id'))
+    sa.UniqueConstraint('document_id', 'version', 'n', name=op.f('uq_document_pages_document_id_version_n'))
     )
     with op.batch_alter_table('document_pages', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_document_pages_document_id'), ['document_id'], unique=False)
+
+    op.create_table('poll_ballots',
+    sa.Column('key', sa.String(length=32), nullable=False),
+    sa.Column('poll_id', sa.Integer(), nullable=False),
+    sa.Column('choices', sa.JSON(), nullable=False),
+    sa.Column('receipt', sa.String(length=24), nullable=False),
+    sa.ForeignKeyConstraint(['poll_id'], ['polls.id'], name=op.f('fk_poll_ballots_poll_id_polls'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('key', name=op.f('pk_poll_ballots')),
+    sa.UniqueConstraint('poll_id', 'receipt', name=op.f('uq_poll_ballots_poll_id_receipt')),
+    sqlite_with_rowid=False
+    )
+    op.create_table('poll_named_votes',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('poll_id', sa.Integer(), nullable=False),
+    sa.Column('attendee_id', sa.Integer(), nullable=False),
+    sa.Column('choices', sa.JSON(), nullable=False),
+    sa.Column('weight', sa.Double(), nullable=False),
+    sa.Column('receipt', sa.String(length=24), nullable=False),
+    sa.Column('recorded_by', sa.JSON(), nullable=True),
+    sa.Column('reason', sa.String(length=500), nullable=True),
+    sa.Column('updated_at', meeting_server.core.db.UTCDateTime(), nullable=False),
+    sa.ForeignKeyConstraint(['attendee_id'], ['attendees.id'], name=op.f('fk_poll_named_votes_attendee_id_attendees'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['poll_id'], ['polls.id'], name=op.f('fk_poll_named_votes_poll_id_polls'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_poll_named_votes')),
+    sa.UniqueConstraint('poll_id', 'attendee_id', name='uq_poll_named_votes_poll_attendee'),
+    sa.UniqueConstraint('poll_id', 'receipt', name='uq_poll_named_votes_poll_receipt')
+    )
+    with op.batch_alter_table('poll_named_votes', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_poll_named_votes_attendee_id'), ['attendee_id'], unique=False)
+
+    op.create_table('poll_participations',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('poll_id', sa.Integer(), nullable=False),
+    sa.Column('attendee_id', sa.Integer(), nullable=False),
+    sa.Column('voted_at', meeting_server.core.db.UTCDateTime(), nullable=False),
+    sa.Column('ballot_tag', sa.String(length=64), nullable=True),
+    sa.Column('changes', sa.Integer(), nullable=False),
+    sa.ForeignKeyConstraint(['attendee_id'], ['attendees.id'], name=op.f('fk_poll_participations_attendee_id_attendees'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['poll_id'], ['polls.id'], name=op.f('fk_poll_participations_poll_id_polls'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_poll_participations')),
+    sa.UniqueConstraint('poll_id', 'attendee_id', name=op.f('uq_poll_participations_poll_id_attendee_id'))
+    )
+    with op.batch_alter_table('poll_participations', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_poll_participations_attendee_id'), ['attendee_id'], unique=False)
+
+    op.create_table('watermarked_pages',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('document_id', sa.Integer(), nullable=False),
+    sa.Column('version', sa.Integer(), nullable=False),
+    sa.Column('n', sa.Integer(), nullable=False),
+    sa.Column('size', sa.String(length=10), nullable=False),
+    sa.Column('attendee_id', sa.Integer(), nullable=False),
+    sa.Column('sha256', sa.String(length=64), nullable=True),
+    sa.Column('requested_at', meeting_server.core.db.UTCDateTime(), nullable=False),
+    sa.Column('rendered_at', meeting_server.core.db.UTCDateTime(), nullable=True),
+    sa.Column('served_at', meeting_server.core.db.UTCDateTime(), nullable=True),
+    sa.ForeignKeyConstraint(['attendee_id'], ['attendees.id'], name=op.f('fk_watermarked_pages_attendee_id_attendees'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['document_id'], ['documents.id'], name=op.f('fk_watermarked_pages_document_id_documents'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_watermarked_pages')),
+    sa.UniqueConstraint('document_id', 'version', 'n', 'size', 'attendee_id', name=op.f('uq_watermarked_pages_document_id_version_n_size_attendee_id'))
+    )
+    with op.batch_alter_table('watermarked_pages', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_watermarked_pages_attendee_id'), ['attendee_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_watermarked_pages_document_id'), ['document_id'], unique=False)
 
     # ### end Alembic commands ###
 
 
 def downgrade() -> None:
     # ### commands auto generated by Alembic - please adjust! ###
+    with op.batch_alter_table('watermarked_pages', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_watermarked_pages_document_id'))
+        batch_op.drop_index(batch_op.f('ix_watermarked_pages_attendee_id'))
+
+    op.drop_table('watermarked_pages')
+    with op.batch_alter_table('poll_participations', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_poll_participations_attendee_id'))
+
+    op.drop_table('poll_participations')
+    with op.batch_alter_table('poll_named_votes', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_poll_named_votes_attendee_id'))
+
+    op.drop_table('poll_named_votes')
+    op.drop_table('poll_ballots')
     with op.batch_alter_table('document_pages', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_document_pages_document_id'))
 
     op.drop_table('document_pages')
+    with op.batch_alter_table('annotations', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_annotations_meeting_id'))
+        batch_op.drop_index('ix_annotations_document_attendee')
+
+    op.drop_table('annotations')
+    op.drop_table('annotation_shows')
+    with op.batch_alter_table('annotation_exports', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_annotation_exports_meeting_id'))
+
+    op.drop_table('annotation_exports')
     with op.batch_alter_table('speaker_requests', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_speaker_requests_meeting_id'))
         batch_op.drop_index(batch_op.f('ix_speaker_requests_attendee_id'))
@@ -373,6 +635,20 @@ def downgrade() -> None:
 
     op.drop_table('agenda_items')
     op.drop_table('room_states')
+    with op.batch_alter_table('minutes_revisions', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_minutes_revisions_meeting_id'))
+
+    op.drop_table('minutes_revisions')
+    with op.batch_alter_table('minutes_pdfs', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_minutes_pdfs_state_key'))
+        batch_op.drop_index(batch_op.f('ix_minutes_pdfs_meeting_id'))
+
+    op.drop_table('minutes_pdfs')
+    with op.batch_alter_table('minutes_items', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_minutes_items_meeting_id'))
+
+    op.drop_table('minutes_items')
+    op.drop_table('minutes')
     with op.batch_alter_table('audit_entries', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_audit_entries_meeting_id'))
 
@@ -381,6 +657,10 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_attendees_meeting_id'))
 
     op.drop_table('attendees')
+    with op.batch_alter_table('archive_builds', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_archive_builds_meeting_id'))
+
+    op.drop_table('archive_builds')
     with op.batch_alter_table('meetings', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_meetings_owner_id'))
 
