@@ -31,13 +31,45 @@ def _raise_fd_limit() -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
+#: Any fixed number: the PostgreSQL advisory lock that serializes schema migrations.
+MIGRATION_LOCK = 0x6D656574  # "meet"
+
+
+def _migrate(url: str) -> None:
+    """Bring the schema up to date; on PostgreSQL one process at a time.
+
+    Several `serve` and `worker` processes (systemd starts them together) would otherwise run
+    the same migration at once and all but one fail on "relation already exists".
+    """
+    from .core import migrate
+
+    if not url.startswith("postgresql"):
+        migrate.upgrade(url)
+        return
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.pool import NullPool
+
+    from .config import normalize_db_url
+
+    engine = create_engine(normalize_db_url(url), poolclass=NullPool)
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": MIGRATION_LOCK})
+            try:
+                migrate.upgrade(url)
+            finally:
+                conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": MIGRATION_LOCK})
+    finally:
+        engine.dispose()
+
+
 def cmd_serve(args) -> int:
     settings = _settings()
     mode = args.async_mode or settings.async_mode
     if mode == "eventlet":
         import warnings
 
-        warnings.filterwarnings("ignore", message=".*Eventlet is deprecated.*")
+        warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")
         import eventlet
 
         eventlet.monkey_patch()
@@ -49,9 +81,7 @@ def cmd_serve(args) -> int:
 
     settings = replace(settings, async_mode=mode).ensure_dirs()
     _raise_fd_limit()
-    from .core import migrate
-
-    migrate.upgrade(settings.database_url)
+    _migrate(settings.database_url)
     from .app import create_app
 
     app = create_app(settings)
@@ -80,17 +110,93 @@ def cmd_serve(args) -> int:
     from .live import watcher
 
     watcher.start(app)
+    if args.gc == "tuned":
+        start_gc_tuning(socketio)
     print(f"meeting-server: listening on http://{args.host}:{args.port} ({mode})", flush=True)
     try:
-        kwargs = {"log_output": False}
         if mode == "eventlet":
-            kwargs["max_size"] = 100_000  # eventlet's default caps a server at 1024 connections
+            _serve_eventlet(app, args.host, args.port, args.backlog)
         elif mode == "threading":
-            kwargs = {"allow_unsafe_werkzeug": True}
-        socketio.run(app, host=args.host, port=args.port, **kwargs)
+            socketio.run(app, host=args.host, port=args.port, allow_unsafe_werkzeug=True)
+        else:
+            socketio.run(app, host=args.host, port=args.port, log_output=False)
     finally:
         stop()
     return 0
+
+
+def _serve_eventlet(app, host: str, port: int, backlog: int) -> None:
+    """`socketio.run` for eventlet, with a listen backlog fit for a hall reconnecting at once.
+
+    `socketio.run` listens with eventlet's default backlog of 50: when a thousand tablets come
+    back together (Wi-Fi restored, a server restarted) the kernel drops the SYNs beyond it and
+    those tablets retry 1, 3, 7 s later.
+    """
+    import eventlet
+    import eventlet.wsgi
+    from eventlet.green import socket as gsocket
+
+    family, _type, _proto, _name, addr = gsocket.getaddrinfo(host, port)[0]
+    sock = eventlet.listen(addr, family, backlog=backlog)
+    # max_size: eventlet's default caps a server at 1024 concurrent connections.
+    eventlet.wsgi.server(sock, app, log_output=False, max_size=100_000)
+
+
+# -- garbage collector ----------------------------------------------------------------------
+#: gen0 threshold once tuned (CPython's default is 700): a room's broadcasts allocate many
+#: short-lived containers; fewer, larger young collections cost less in all.
+GC_THRESHOLDS = (50_000, 20, 20)
+#: The keeper freezes again once this many more (or fewer) clients are connected and the count
+#: has held still for one check.
+GC_REFREEZE_DELTA = 100
+GC_CHECK_SECONDS = 10.0
+
+
+def tune_gc() -> None:
+    """After start-up: move everything alive (code, settings, caches) out of the collector's sight.
+
+    `gc.freeze()` puts every tracked object in a permanent generation that collections never
+    walk, so a full collection costs what the room allocated since, not what was imported.
+    """
+    import gc
+
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
+
+
+def start_gc_tuning(socketio) -> None:
+    """`tune_gc()` now and the keeper in the background (gunicorn: call it from `post_worker_init`)."""
+    tune_gc()
+    socketio.start_background_task(_gc_keeper, socketio)
+
+
+def _gc_keeper(socketio, checks: int | None = None) -> None:
+    """Freeze again when the room has filled up (or emptied) and holds still.
+
+    A connected tablet's objects live as long as its connection: once the hall is seated, they
+    are frozen too. When many tablets have left, unfreeze and collect once, so cycles left by
+    the departed are freed, then freeze what remains.
+    """
+    import gc
+
+    from .core.sockets import connections
+
+    frozen_at = prev = len(connections)
+    n = 0
+    while checks is None or n < checks:
+        n += 1
+        socketio.sleep(GC_CHECK_SECONDS)
+        now = len(connections)
+        if now == prev and abs(now - frozen_at) >= GC_REFREEZE_DELTA:
+            if now < frozen_at:
+                gc.unfreeze()
+                gc.collect()
+            else:
+                gc.collect(1)
+            gc.freeze()
+            frozen_at = now
+        prev = now
 
 
 def _display_host(host: str) -> str:
@@ -108,14 +214,17 @@ def _display_host(host: str) -> str:
 
 def cmd_worker(args) -> int:
     settings = _settings().ensure_dirs()
-    from .core import migrate, tasks
+    # Rendering must never slow the room: on a shared machine the event loop gets the CPU first.
+    os.nice(args.nice)
+    from .core import tasks
 
-    migrate.upgrade(settings.database_url)
+    _migrate(settings.database_url)
     huey = tasks.configure(settings)
     from .documents import jobs
 
     jobs.requeue_stale(settings)
-    consumer = huey.create_consumer(workers=args.workers, worker_type="process", periodic=False, check_worker_health=True)
+    consumer = huey.create_consumer(workers=args.workers, worker_type="process", periodic=False, check_worker_health=True,
+                                    max_delay=1.0)  # idle polling back-off: jobs start within a second
     consumer.run()
     return 0
 
@@ -123,10 +232,10 @@ def cmd_worker(args) -> int:
 def cmd_create_user(args) -> int:
     settings = _settings().ensure_dirs()
     from .auth import service
-    from .core import db, migrate
+    from .core import db
     from .core.errors import AppError
 
-    migrate.upgrade(settings.database_url)
+    _migrate(settings.database_url)
     db.configure(settings.database_url)
     if len(args.password) < 8:
         print("meeting-server: the password must have at least 8 characters", file=sys.stderr)
@@ -144,9 +253,8 @@ def cmd_create_user(args) -> int:
 def cmd_demo(args) -> int:
     settings = _settings().ensure_dirs()
     from . import demo
-    from .core import migrate
 
-    migrate.upgrade(settings.database_url)
+    _migrate(settings.database_url)
     info = demo.ensure_demo(settings, force_new=True)
     demo.print_welcome(settings.public_url or "http://127.0.0.1:8000", info)
     return 0
@@ -154,12 +262,10 @@ def cmd_demo(args) -> int:
 
 def cmd_db(args) -> int:
     settings = _settings()
-    from .core import migrate
-
     if args.action == "upgrade":
         if settings.database_url.startswith("sqlite"):
             settings.ensure_dirs()
-        migrate.upgrade(settings.database_url)
+        _migrate(settings.database_url)
         print("database schema is up to date")
     return 0
 
@@ -178,9 +284,9 @@ def cmd_purge(args) -> int:
 
     settings = _settings().ensure_dirs()
     from .archive.service import purge_expired
-    from .core import db, migrate, storage, tasks
+    from .core import db, storage, tasks
 
-    migrate.upgrade(settings.database_url)
+    _migrate(settings.database_url)
     db.configure(settings.database_url)
     storage.configure(settings.data_dir)
     tasks.configure(settings)
@@ -207,9 +313,22 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--async-mode", choices=["eventlet", "gevent", "threading"], default=None)
     s.add_argument("--demo", action="store_true", help="seed a demo meeting and print where to open it")
     s.add_argument("--no-worker", action="store_true", help="do not start a worker (run `meeting-server worker` yourself)")
+    s.add_argument(
+        "--backlog",
+        type=int,
+        default=2048,
+        help="listen backlog (eventlet): connections the kernel queues while a hall reconnects",
+    )
+    s.add_argument(
+        "--gc",
+        choices=["tuned", "default"],
+        default="tuned",
+        help="tuned: freeze what start-up allocated and what a seated room holds, higher thresholds",
+    )
     s.set_defaults(func=cmd_serve)
     w = sub.add_parser("worker", help="run background jobs (rendering, conversion, archives)")
     w.add_argument("--workers", type=int, default=2)
+    w.add_argument("--nice", type=int, default=10, help="CPU priority offset of background work (default 10)")
     w.set_defaults(func=cmd_worker)
     c = sub.add_parser("create-user", help="create an account (role admin by default)")
     c.add_argument("username")

@@ -10,15 +10,18 @@ record), commit, broadcast, and only then answer.
 from __future__ import annotations
 
 import logging
+import random
+import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
-from sqlalchemy.exc import DataError
+from sqlalchemy.exc import DataError, DBAPIError
 from sqlalchemy.orm import Session
 
 from . import db
+from .db import utcnow
 from .errors import AppError, Conflict, Forbidden, Invalid, NotFound, Unauthorized
 from .identity import SEAT_ROLES, Actor
 
@@ -240,6 +243,7 @@ def authorize(cmd: Command, actor: Actor, meeting: Any, s: Session) -> Actor:
     if actor.kind == "anonymous":
         raise Unauthorized("log in or join the meeting first")
     if actor.is_user:
+        actor = _fresh_user(s, actor)
         if ANY_USER in roles or (ADMIN in roles and actor.is_admin):
             return actor
         if ORGANIZER in roles and meeting is not None:
@@ -249,18 +253,35 @@ def authorize(cmd: Command, actor: Actor, meeting: Any, s: Session) -> Actor:
         raise Forbidden("organizer accounts cannot do this")
     # A seat: it only ever sees its own meeting, and its role is read fresh.
     if meeting is None or actor.meeting_id != meeting.id:
-        raise NotFound("no such item")
+        # The loader's own words: a seat cannot tell another meeting's item from a missing one.
+        raise NotFound(f"no such {cmd.resource or 'item'}")
     from ..roster.models import Attendee, SeatSession
 
     sess = s.get(SeatSession, actor.session_id) if actor.session_id else None
-    if sess is None or sess.revoked_at is not None:
-        raise Unauthorized("this tablet's session was revoked; scan the seat's QR code again")
+    # A socket lives longer than its token: revocation and expiry are checked at each command.
+    if sess is None or sess.revoked_at is not None or sess.expires_at <= utcnow():
+        raise Unauthorized("this tablet's session has ended (revoked or expired); scan the seat's QR code again")
     att = s.get(Attendee, actor.id)
     if att is None or att.deleted:
         raise Unauthorized("this seat no longer exists")
     if att.role not in roles:
         raise Forbidden(f"the role {att.role} may not do this")
     return Actor("seat", att.id, att.name, att.role, att.meeting_id, actor.session_id)
+
+
+def _fresh_user(s: Session, actor: Actor) -> Actor:
+    """An organizer's login, re-read: a console socket must not outlive a logout, expiry or a disabled account."""
+    if actor.session_id is None:
+        return actor  # an actor made by the server itself (scripts, the demo), not a client's token
+    from ..auth.models import ApiToken, User
+
+    row = s.get(ApiToken, actor.session_id)
+    if row is None or row.revoked_at is not None or row.expires_at <= utcnow():
+        raise Unauthorized("the login has expired or was revoked; log in again", code="bad_token")
+    user = s.get(User, actor.id)
+    if user is None or user.disabled:
+        raise Unauthorized("this account is disabled", code="bad_token")
+    return replace(actor, role=user.role) if user.role != actor.role else actor
 
 
 def execute(
@@ -273,12 +294,34 @@ def execute(
     sid: str | None = None,
 ) -> Any:
     params = params or {}
+    if actor.kind == "anonymous" and PUBLIC not in cmd.roles:
+        # Before validation and before any lookup: no answer may tell an anonymous caller whether an id exists.
+        raise Unauthorized("log in or join the meeting first")
     payload = validate(cmd, raw)
-    try:
-        return _execute(cmd, actor, payload, params, files, sid)
-    except (OverflowError, DataError) as e:
-        # A number or text the database cannot hold (e.g. an id past 64 bits): bad input, not a crash.
-        raise Invalid("a value in the request is out of range", code="out_of_range") from e
+    for attempt in range(RETRIES + 1):
+        try:
+            return _execute(cmd, actor, payload, params, files, sid)
+        except (OverflowError, DataError) as e:
+            # A number or text the database cannot hold (e.g. an id past 64 bits): bad input, not a crash.
+            raise Invalid("a value in the request is out of range", code="out_of_range") from e
+        except DBAPIError as e:
+            if attempt == RETRIES or cmd.multipart or not retryable(e):
+                raise
+            log.warning("%s: %s; running it again", cmd.name, type(e.orig).__name__)
+            # Apart, or the two would likely meet again (green threads: this sleep yields).
+            time.sleep(random.uniform(0.01, 0.05) * (attempt + 1))
+    raise AssertionError("unreachable")
+
+
+#: PostgreSQL aborts one of two transactions that wait on each other (40P01) or cannot be
+#: serialized (40001). Nothing was emitted or answered yet (that happens after the commit), so
+#: the command simply runs again from the start. Uploads are not retried (their stream is read).
+RETRY_SQLSTATES = frozenset({"40P01", "40001"})
+RETRIES = 3
+
+
+def retryable(e: DBAPIError) -> bool:
+    return getattr(e.orig, "pgcode", None) in RETRY_SQLSTATES
 
 
 def _execute(cmd: Command, actor: Actor, payload: BaseModel | None, params: dict[str, Any], files: Any,
@@ -316,8 +359,26 @@ def run(name: str, actor: Actor, raw: Any = None, params: dict[str, Any] | None 
     return execute(registry.get(name), actor, raw, params, **kw)
 
 
+def unavailable(e: BaseException) -> AppError | None:
+    """The database is unreachable (restarting, refusing connections, pool exhausted): a clear, retryable error."""
+    from sqlalchemy.exc import InterfaceError, OperationalError
+    from sqlalchemy.exc import TimeoutError as PoolTimeout
+
+    if isinstance(e, PoolTimeout) or (isinstance(e, DBAPIError) and e.connection_invalidated) or (
+        # SQLite also reports schema mistakes ("no such table") as OperationalError: those stay bugs.
+        isinstance(e, OperationalError | InterfaceError) and "no such" not in str(e.orig)
+    ):
+        return AppError("the database is not reachable right now; try again in a moment", code="unavailable",
+                        status=503, retry_after=2)
+    return None
+
+
 def ack_error(e: Exception) -> dict[str, Any]:
     if isinstance(e, AppError):
         return {"ok": False, **e.to_dict()}
+    busy = unavailable(e)
+    if busy is not None:
+        log.warning("command failed: %s", e)
+        return {"ok": False, **busy.to_dict()}
     log.exception("command failed", exc_info=e)
     return {"ok": False, "error": {"code": "internal", "message": "the server could not do this; try again"}}

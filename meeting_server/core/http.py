@@ -8,7 +8,7 @@ from flask import Blueprint, Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from . import db
-from .commands import Command, execute, registry
+from .commands import Command, execute, registry, unavailable
 from .errors import AppError, Invalid, TooLarge, Unauthorized
 
 log = logging.getLogger(__name__)
@@ -103,6 +103,12 @@ def register(app: Flask) -> None:
 
     @app.errorhandler(Exception)
     def _internal(e: Exception):
+        busy = unavailable(e)
+        if busy is not None:  # the database is briefly gone: say so, and when to try again
+            log.warning("database unavailable on %s %s: %s", request.method, request.path, e)
+            resp = jsonify(busy.to_dict()) if wants_json() else Response("Service unavailable", mimetype="text/plain")
+            resp.headers["Retry-After"] = str(busy.details["retry_after"])
+            return resp, busy.status
         log.exception("unhandled error on %s %s", request.method, request.path)
         if not wants_json():
             return Response("Internal error", status=500)

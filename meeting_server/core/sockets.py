@@ -8,8 +8,8 @@ from typing import Any
 from flask import request
 
 from . import db
-from .commands import Command, ack_error, execute, registry
-from .errors import AppError, NotFound, Unauthorized
+from .commands import Command, ack_error, execute, registry, unavailable
+from .errors import AppError, Invalid, NotFound, Unauthorized
 from .identity import Actor
 
 log = logging.getLogger(__name__)
@@ -45,10 +45,13 @@ def authenticate(auth: Any) -> Actor:
 
 
 def _handler(cmd: Command):
-    def handle(data: Any = None) -> dict[str, Any]:
+    def handle(*args: Any) -> dict[str, Any]:
         actor = connections.get(request.sid)
         if actor is None:
             return ack_error(Unauthorized("not connected to a meeting", code="unauthorized"))
+        if len(args) > 1:
+            return ack_error(Invalid("send one payload object with the event", code="invalid"))
+        data = args[0] if args else None
         try:
             result = execute(cmd, actor, data if data is not None else {}, {}, sid=request.sid)
         except Exception as e:  # every failure becomes an error ack, never a dropped callback
@@ -61,11 +64,38 @@ def _handler(cmd: Command):
     return handle
 
 
+def _unknown(event: Any, *args: Any) -> dict[str, Any]:
+    """Any event nobody handles: an error ack, so a client waiting for one is not left hanging."""
+    return ack_error(Invalid(f"unknown event {str(event)[:80]!r}", code="unknown_event"))
+
+
+def _failed(e: Exception) -> dict[str, Any]:
+    """Whatever a handler raises becomes an error ack (or a refused connection), never a lost callback."""
+    if getattr(request, "event", {}).get("message") == "connect":
+        err = e if isinstance(e, AppError) else unavailable(e)
+        if err is None:
+            log.error("connect failed", exc_info=e)
+            err = AppError("the server could not accept this connection; try again", code="internal", status=500)
+        raise refuse(err)
+    return ack_error(e)
+
+
 def register(socketio) -> None:
     for cmd in registry.commands.values():
         if cmd.socket:
             socketio.on_event(cmd.name, _handler(cmd))
+    socketio.on_event("*", _unknown)
+    socketio.on_error_default(_failed)
 
 
-def refuse(e: AppError) -> ConnectionRefusedError:
-    return ConnectionRefusedError(e.to_dict()["error"])
+def refuse(e: AppError) -> Exception:
+    """The exception a connect handler raises to refuse: clients get `{message, data: {code, message}}`.
+
+    It must be python-socketio's class: the built-in ConnectionRefusedError is answered with a generic
+    "Connection refused by server" and the code is lost (a tablet could not tell a revoked seat from a
+    network problem, and would retry for ever).
+    """
+    from socketio.exceptions import ConnectionRefusedError as Refused
+
+    err = e.to_dict()["error"]
+    return Refused(err["message"], err)

@@ -27,6 +27,9 @@ JOBS = {
     "build_archive": "meeting_server.archive.jobs:build_archive",
 }
 
+#: The Socket.IO message-queue channel: Flask-SocketIO's default, which `create_app` keeps.
+SOCKETIO_CHANNEL = "flask-socketio"
+
 huey: Any = None
 settings: Settings | None = None
 _tasks: dict[str, Any] = {}
@@ -88,7 +91,9 @@ def notify(event: str, data: Any, to: str) -> None:
             if _emitter is None:
                 import socketio as sio
 
-                _emitter = sio.RedisManager(settings.redis_url, write_only=True)
+                # The channel Flask-SocketIO's servers listen on (python-socketio's own default is
+                # "socketio": a worker emitting there is heard by nobody).
+                _emitter = sio.RedisManager(settings.redis_url, channel=SOCKETIO_CHANNEL, write_only=True)
             _emitter.emit(event, data, room=to, namespace="/")
     except Exception:  # progress is advisory; the database stays the truth
         log.warning("could not send %s", event, exc_info=True)

@@ -46,6 +46,12 @@ def expected_tally(acks: list) -> list[int]:
     return out
 
 
+def cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) a process has used so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def summary(res: dict) -> dict:
     return {k: v for k, v in res.items() if k != "acks"}
 
@@ -75,10 +81,13 @@ def run_ours(n: int, runs: int, show_log: bool = False) -> dict:
                 for pid in polls:
                     srv.ok("POST", f"/api/v1/polls/{pid}/open", {}, token)
                     await asyncio.sleep(1.0)  # let the `poll` broadcast land
+                    cpu0 = cpu_s(srv.proc.pid)
                     res = await crowd.burst(clients, [crowd.ballot(pid, i) for i in range(n)])
+                    res["server_cpu_ms"] = round((cpu_s(srv.proc.pid) - cpu0) * 1000)
                     got = srv.ok("GET", f"/api/v1/polls/{pid}", None, token)
                     closed = srv.ok("POST", f"/api/v1/polls/{pid}/close", {}, token)
                     res = summary(res) | {
+                        "load": round(os.getloadavg()[0], 1),
                         "server_voted_after_last_ack": got["voted"],
                         "server_tally": closed["tally"],
                         "expected_tally": expected_tally(res["acks"]),
@@ -134,9 +143,12 @@ def run_node(n: int, runs: int) -> dict | None:
                     ack = await chair.call("poll.open", {"poll_id": room.poll_id})
                     assert ack.get("ok"), ack
                     await asyncio.sleep(1.0)
+                    cpu0 = cpu_s(proc.pid)
                     res = await crowd.burst(clients, [crowd.ballot(room.poll_id, i) for i in range(n)])
+                    res["server_cpu_ms"] = round((cpu_s(proc.pid) - cpu0) * 1000)
                     ack = await chair.call("poll.close", {"poll_id": room.poll_id})
                     res = summary(res) | {
+                        "load": round(os.getloadavg()[0], 1),
                         "server_tally": ack["poll"]["tally"],
                         "expected_tally": expected_tally(res["acks"]),
                     }

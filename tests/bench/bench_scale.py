@@ -1,0 +1,159 @@
+"""Several server processes on PostgreSQL and Redis behind nginx: one big room, page flips and a vote.
+
+    .venv/bin/python tests/bench/bench_scale.py [--tablets 3000] [--procs 3] [--flips 100] [--interval 0.1]
+        [--via nginx|direct] [--no-vote] [--serve-args "..."] [--out FILE]
+
+Starts a cluster on loopback (tests/scale/cluster.py: a throwaway PostgreSQL database, our own
+redis-server, `--procs` x `meeting-server serve --no-worker`, one `meeting-server worker`,
+nginx with the documented site file), sets up one meeting with `--tablets` seats through
+nginx, and drives it with tests/scale/drive.py: the tablets are split evenly over the
+processes (one client process each), either through nginx, each share from a source address
+that ip_hash sends to its process (`--via nginx`), or straight to each process (`--via direct`).
+A presenter on the first process flips every `--interval` s; then (unless `--no-vote`) the
+chair opens a poll and every tablet votes at once: every ack after its commit, the count from
+`GET /api/v1/polls/{id}`. Prints the figures and the CPU share of each server process, nginx
+and Redis during the flips. Everything started here is stopped by pid at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import shlex
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+from tests.scale.cluster import ORGANIZER, Cluster, missing  # noqa: E402
+from tests.scale.drive import Entry, row, run_room  # noqa: E402
+
+
+def children(pid: int) -> list[int]:
+    try:
+        return [int(x) for x in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except (OSError, ValueError):
+        return []
+
+
+def say(msg: str) -> None:
+    print(f"[bench_scale {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+async def bench(opts) -> dict:
+    cluster = Cluster(procs=opts.procs, workers=1, serve_args=shlex.split(opts.serve_args))
+    t0 = time.perf_counter()
+    cluster.start()
+    try:
+        say(f"cluster up in {time.perf_counter() - t0:.1f} s: {cluster.urls} behind {cluster.url}")
+        if opts.via == "nginx":
+            sources = cluster.sources(per_upstream=1)
+            entries = [
+                Entry(cluster.url, sources[sp.port][0], f"nginx from {sources[sp.port][0]} -> :{sp.port}")
+                for sp in cluster.servers
+            ]
+        else:
+            entries = [Entry(sp.url, None, f"direct :{sp.port}") for sp in cluster.servers]
+        others = {"redis": cluster.redis.proc.pid} if cluster.redis.proc else {}
+        if cluster.front is not None:
+            for i, pid in enumerate(children(cluster.front.proc.pid)):
+                others[f"nginx worker {i}"] = pid
+        for i, w in enumerate(cluster.worker_procs):
+            others[f"worker {i}"] = w.proc.pid
+        pids = cluster.pids()
+        out = await run_room(
+            cluster.url,
+            entries,
+            opts.tablets,
+            username=ORGANIZER[0],
+            password=ORGANIZER[1],
+            presenter_url=cluster.urls[0],
+            server_pids=pids,
+            other_pids=others,
+            flips=opts.flips,
+            interval=opts.interval,
+            vote=opts.vote,
+            join_threads=opts.join_threads,
+            say=say,
+            phase_timeout=opts.phase_timeout,
+        )
+        out["procs"] = opts.procs
+        out["via"] = opts.via
+        return out
+    finally:
+        cluster.stop()
+
+
+def render(r: dict) -> str:
+    x = row(r)
+    f = r.get("flips") or {}
+    v = r.get("vote") or {}
+    lines = [
+        f"{r['tablets']} tablets over {r['procs']} processes ({r['via']}); entries: {r['entries']}",
+        f"  connected {x['connected']}  connect p99 {x['connect_p99_ms']} ms  join {r.get('join_s')} s",
+        f"  flips     {f.get('acked')}/{f.get('sent')} acked, every {r['interval_s']} s",
+        f"  latency   p50 {f.get('p50_ms')}  p95 {f.get('p95_ms')}  p99 {f.get('p99_ms')}  max {f.get('max_ms')} ms"
+        f"  (sent -> kernel receive at each tablet)",
+        f"  delivery  missed {f.get('missed')} of {f.get('expected')}  out of order {f.get('out_of_order')}"
+        f"  dropped connections {f.get('dropped_connections')}",
+        f"  CPU       servers {f.get('server_cpu_pct')} % of one core in all, {f.get('cpu_us_per_msg')} µs per"
+        f" delivered page; {f.get('other_cpu_pct')}",
+        f"  memory    {x['kb_per_tablet']} KB per tablet (RSS growth of the server processes)",
+    ]
+    if v:
+        if "error" in v:
+            lines.append(f"  vote      {v['error']}")
+        else:
+            lines.append(
+                f"  vote      {v['acks']} acks ({v['unique_receipts']} unique receipts), last ack {v['last_ack_ms']} ms"
+                f" after the go, ack p99 {v['ack_p99_ms']} ms; errors {v['errors']}"
+            )
+            lines.append(
+                f"            second vote {v['second_vote']}, resend same receipt {v['resend_same_receipt']};"
+                f" server voted {v['server_voted']} tally {v['server_tally']} expected {v['expected_tally']}"
+                f" exact: {v['count_exact']}"
+            )
+    lines.append(f"  load average at the end {r.get('loadavg')}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--tablets", type=int, default=3000)
+    p.add_argument("--procs", type=int, default=3)
+    p.add_argument("--flips", type=int, default=100)
+    p.add_argument("--interval", type=float, default=0.1)
+    p.add_argument("--via", choices=("nginx", "direct"), default="nginx")
+    p.add_argument("--no-vote", dest="vote", action="store_false")
+    p.add_argument("--serve-args", default="", help="extra `meeting-server serve` options")
+    p.add_argument(
+        "--join-threads",
+        type=int,
+        default=2,
+        help="concurrent joins (each join takes the meeting row lock; see docs/deploy.md)",
+    )
+    p.add_argument("--phase-timeout", type=float, default=300.0)
+    p.add_argument("--timeout", type=float, default=1500.0, help="overall limit, seconds")
+    p.add_argument("--out", type=Path)
+    opts = p.parse_args(argv)
+    if not (
+        1 <= opts.tablets <= 10000 and 1 <= opts.procs <= 8 and 0 < opts.flips <= 10000 and opts.interval > 0
+    ):
+        p.error("--tablets 1..10000, --procs 1..8, --flips 1..10000, --interval > 0")
+    gaps = missing()
+    if gaps:
+        print("bench_scale: cannot run: " + "; ".join(gaps), file=sys.stderr)
+        return 2
+    result = asyncio.run(asyncio.wait_for(bench(opts), opts.timeout))
+    print(render(result))
+    if opts.out:
+        opts.out.write_text(json.dumps(result, indent=1, ensure_ascii=False))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
