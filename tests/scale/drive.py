@@ -1,0 +1,351 @@
+"""Drive one live room from several entry points and measure it: the scale and cost benchmarks' engine.
+
+Built from `clients.loadgen`'s pieces (its tablet groups in spawned worker processes, its
+presenter loop and its flip analysis), with two additions the load generator does not need
+for one server:
+
+- entry points: the tablets are split over several URLs (each server process directly, or
+  nginx from a source address that ip_hash sends to one process), one client process each;
+- server-side cost: CPU seconds (utime+stime from /proc) and RSS of every server process
+  over the flip phase, so "CPU per delivered message" is the servers' CPU divided by the
+  pages the tablets received; optionally a py-spy profile of one server during the flips.
+
+Every phase is bounded in time; every process started here is stopped by pid.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import multiprocessing
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[2]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+from clients import api, loadgen  # noqa: E402
+from clients.eio import SioClient, calibrate_clock  # noqa: E402
+
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+@dataclass
+class Entry:
+    """Where a share of the tablets connects: a URL, optionally from a loopback source address."""
+
+    url: str
+    source: str | None = None
+    label: str = ""
+
+
+def cpu_s(pid: int) -> float | None:
+    """utime + stime of a process, seconds."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / TICK
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def _bound_worker_main(conn: Any, url: str, tokens: list, call_timeout: float, source: str | None) -> None:
+    if source:
+        from tests.scale.tablets import BoundClient
+
+        loadgen.SioClient = functools.partial(BoundClient, source=source)
+    loadgen._worker_main(conn, url, tokens, call_timeout)
+
+
+class BoundGroup(loadgen.RemoteGroup):
+    """loadgen's RemoteGroup, its tablets connecting from `source` (spawned: never fork an event loop)."""
+
+    def __init__(self, url: str, tokens: list, call_timeout: float, source: str | None = None):
+        ctx = multiprocessing.get_context("spawn")
+        self.conn, child = ctx.Pipe()
+        self.proc = ctx.Process(
+            target=_bound_worker_main, args=(child, url, tokens, call_timeout, source), daemon=True
+        )
+        self.proc.start()
+        child.close()
+
+
+class Profiler:
+    """`py-spy record` on one pid for the flip phase (root can attach to any process)."""
+
+    def __init__(self, pid: int, out: Path, seconds: float, rate: int = 200):
+        self.pid, self.out, self.seconds, self.rate = pid, out, seconds, rate
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> bool:
+        exe = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+        if not os.access(exe, os.X_OK):
+            return False
+        self.proc = subprocess.Popen(
+            [
+                exe,
+                "record",
+                "-p",
+                str(self.pid),
+                "-o",
+                str(self.out),
+                "-f",
+                "raw",
+                "-r",
+                str(self.rate),
+                "-d",
+                str(int(self.seconds) + 1),
+                "--nonblocking",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        return True
+
+    def stop(self) -> None:
+        if self.proc is None:
+            return
+        try:
+            self.proc.wait(self.seconds + 30)
+        except subprocess.TimeoutExpired:
+            self.proc.send_signal(signal.SIGINT)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.proc.wait(10)
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(5)
+        if self.proc.stderr:
+            self.proc.stderr.close()
+
+
+def summarize_profile(path: Path, top: int = 12) -> list[tuple[str, float]]:
+    """From py-spy's raw (collapsed) stacks: share of samples per self-frame's function (and file)."""
+    if not path.exists():
+        return []
+    own: Counter[str] = Counter()
+    total = 0
+    for line in path.read_text(errors="replace").splitlines():
+        stack, _, n = line.rpartition(" ")
+        try:
+            k = int(n)
+        except ValueError:
+            continue
+        total += k
+        leaf = stack.split(";")[-1]
+        own[leaf] += k
+    return [(f, round(100 * k / total, 1)) for f, k in own.most_common(top)] if total else []
+
+
+def profile_by_module(path: Path, marks: dict[str, str]) -> dict[str, float]:
+    """Share of samples whose stack contains each mark (a substring of a frame), e.g. a module path."""
+    if not path.exists():
+        return {}
+    hit: Counter[str] = Counter()
+    total = 0
+    for line in path.read_text(errors="replace").splitlines():
+        stack, _, n = line.rpartition(" ")
+        try:
+            k = int(n)
+        except ValueError:
+            continue
+        total += k
+        for name, mark in marks.items():
+            if mark in stack:
+                hit[name] += k
+    return {name: round(100 * hit[name] / total, 1) for name in marks} if total else {}
+
+
+def _checkin_http(base_url: str, room: Any, joined: list[dict], threads: int = 4) -> int:
+    """Every seat checked in by the organizer (`POST /meetings/{id}/attendees/{aid}/checkin`)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with api.Api(base_url, room.organizer_token) as org, ThreadPoolExecutor(threads) as pool:
+        path = f"/api/v1/meetings/{room.meeting_id}/attendees/{{}}/checkin"
+        done = pool.map(lambda j: org.post(path.format(j["attendee"]["id"]), {}), joined)
+        return sum(1 for _ in done)
+
+
+async def run_room(
+    setup_url: str,
+    entries: list[Entry],
+    tablets: int,
+    *,
+    target: str = "ours",
+    username: str | None = None,
+    password: str | None = None,
+    presenter_url: str | None = None,
+    server_pids: list[int] = (),
+    other_pids: dict[str, int] | None = None,
+    flips: int = 100,
+    interval: float = 0.1,
+    vote: bool = False,
+    join_threads: int = 8,
+    connect_concurrency: int = 50,
+    checkin: str = "tablets",
+    call_timeout: float = 30.0,
+    phase_timeout: float = 240.0,
+    profile: Path | None = None,
+    after_connect=None,
+    say=print,
+) -> dict[str, Any]:
+    """Set up a room with `tablets` seats, connect them over `entries`, flip, optionally vote; measure."""
+    loop = asyncio.get_running_loop()
+    out: dict[str, Any] = {
+        "target": target,
+        "tablets": tablets,
+        "entries": [e.label or e.url for e in entries],
+        "flips_requested": flips,
+        "interval_s": interval,
+    }
+    say(f"setup {tablets} seats on {setup_url}")
+    room = await loop.run_in_executor(
+        None, lambda: api.setup_room(setup_url, tablets, target, username, password, threads=4)
+    )
+    t0 = time.perf_counter()
+    joined = await loop.run_in_executor(
+        None, lambda: api.join_many(setup_url, room.join_tokens, threads=join_threads)
+    )
+    out["join_s"] = round(time.perf_counter() - t0, 2)
+    sessions = [(i, j["session_token"]) for i, j in enumerate(joined)]
+    groups: list[BoundGroup] = []
+    presenter: SioClient | None = None
+    presenter_pages: list = []
+    prof = None
+
+    async def each(cmd: str, limit: float, **kw: Any) -> list[Any]:
+        return list(await asyncio.gather(*(g.run(cmd, limit, **kw) for g in groups)))
+
+    try:
+        for k, e in enumerate(entries):
+            groups.append(BoundGroup(e.url, sessions[k :: len(entries)], call_timeout, e.source))
+        offsets = [0.0] * len(groups)  # perf_counter is CLOCK_MONOTONIC on Linux: one clock for all
+        await each("hello", 60)
+        if vote and checkin == "http":
+            say("check-in by the organizer over HTTP (the staff's check-in route), before the room fills")
+            t0 = time.perf_counter()
+            out["checkin_ok"] = await loop.run_in_executor(
+                None, lambda: _checkin_http(setup_url, room, joined)
+            )
+            out["checkin_s"] = round(time.perf_counter() - t0, 2)
+        elif vote:
+            say("check-in, one tablet at a time per group")
+            pre = await each("precheckin", phase_timeout, concurrency=10)
+            out["checkin_ok"] = sum(r["ok"] for r in pre)
+        rss0 = {p: loadgen.rss_kb(p) for p in server_pids}
+        say("connect")
+        res = await each("connect", phase_timeout, concurrency=connect_concurrency, timeout=call_timeout)
+        connect_s = sorted(x for r in res for x in r["connect_s"])
+        errors: Counter[str] = Counter()
+        for r in res:
+            errors.update(r["errors"])
+        out["connect"] = {
+            "connected": sum(r["connected"] for r in res),
+            "errors": dict(errors),
+            "p99_ms": loadgen.ms(loadgen.pct(connect_s, 99)),
+        }
+        presenter = SioClient(
+            lambda c, name, data, t: (
+                presenter_pages.append((data.get("seq"), data.get("page"), t))
+                if name == "page" and isinstance(data, dict)
+                else None
+            ),
+            ignore=frozenset({"attendance", "seat.status"}),
+        )
+        await presenter.connect(presenter_url or setup_url, room.presenter_auth(), timeout=call_timeout)
+        await each("settle", phase_timeout, quiet=0.5, timeout=60.0)
+        rss1 = {p: loadgen.rss_kb(p) for p in server_pids}
+        if all(rss0.get(p) and rss1.get(p) for p in server_pids) and server_pids:
+            grown = sum(rss1[p] - rss0[p] for p in server_pids)
+            out["server_rss_kb"] = {
+                "before": sum(rss0.values()),
+                "connected": sum(rss1.values()),
+                "per_tablet": round(grown / max(1, out["connect"]["connected"]), 1),
+            }
+        if after_connect is not None:
+            after_connect()
+            await asyncio.sleep(1.0)
+
+        say(f"flips: {flips} every {interval} s")
+        calibrate_clock()
+        await each("calibrate", 30)
+        cpu0 = {p: cpu_s(p) for p in server_pids}
+        others0 = {k: cpu_s(p) for k, p in (other_pids or {}).items()}
+        if profile is not None and server_pids:
+            prof = Profiler(server_pids[0], profile, flips * interval + 2)
+            out["profile"] = str(profile) if prof.start() else "py-spy not installed"
+        wall0 = time.perf_counter()
+        records = await loadgen._present_all(presenter, room, flips, interval, call_timeout)
+        acked = sum(1 for f in records if f.error is None)
+        await each("drain", phase_timeout, expected=acked, timeout=15.0)
+        wall = time.perf_counter() - wall0
+        cpu1 = {p: cpu_s(p) for p in server_pids}
+        others1 = {k: cpu_s(p) for k, p in (other_pids or {}).items()}
+        if prof is not None:
+            prof.stop()
+        arrivals = await each("arrivals", phase_timeout)
+        pages = [tp for r in arrivals for tp in r["pages"]]
+        merged = loadgen.analyse_flips(records, loadgen._map_seqs(records, presenter_pages), pages)
+        merged["dropped_connections"] = sum(r["dropped"] for r in arrivals)
+        if server_pids and all(cpu0.get(p) is not None and cpu1.get(p) is not None for p in server_pids):
+            cpu = sum(cpu1[p] - cpu0[p] for p in server_pids)
+            merged["server_cpu_s"] = round(cpu, 2)
+            merged["server_cpu_pct"] = round(100 * cpu / wall, 1)
+            merged["cpu_us_per_msg"] = round(1e6 * cpu / max(1, merged["received"]), 1)
+        merged["other_cpu_pct"] = {
+            k: round(100 * (others1[k] - others0[k]) / wall, 1)
+            for k in others0
+            if others0[k] is not None and others1.get(k) is not None
+        }
+        out["flips"] = merged
+        if vote and target in ("ours", "node"):
+            say("vote")
+            opts = SimpleNamespace(
+                call_timeout=call_timeout, quiet=0.5, phase_timeout=phase_timeout, revote_sample=10
+            )
+            out["vote"] = await loadgen._vote_phase(opts, room, presenter, each, offsets)
+    finally:
+        if presenter is not None:
+            with contextlib.suppress(Exception, TimeoutError):
+                async with asyncio.timeout(5):
+                    await presenter.disconnect()
+        for g in groups:
+            with contextlib.suppress(Exception, TimeoutError):
+                await g.run("close", 60)
+        for g in groups:
+            await g.stop()
+    out["loadavg"] = [round(x, 2) for x in os.getloadavg()]
+    return out
+
+
+def row(r: dict[str, Any]) -> dict[str, Any]:
+    """The figures a table shows."""
+    f = r.get("flips") or {}
+    v = r.get("vote") or {}
+    return {
+        "tablets": r["tablets"],
+        "target": r["target"],
+        "connected": (r.get("connect") or {}).get("connected"),
+        "connect_p99_ms": (r.get("connect") or {}).get("p99_ms"),
+        "p50_ms": f.get("p50_ms"),
+        "p99_ms": f.get("p99_ms"),
+        "max_ms": f.get("max_ms"),
+        "missed": f.get("missed"),
+        "out_of_order": f.get("out_of_order"),
+        "received": f.get("received"),
+        "server_cpu_pct": f.get("server_cpu_pct"),
+        "cpu_us_per_msg": f.get("cpu_us_per_msg"),
+        "kb_per_tablet": (r.get("server_rss_kb") or {}).get("per_tablet"),
+        "vote_acks": v.get("acks"),
+        "vote_last_ack_ms": v.get("last_ack_ms"),
+        "vote_exact": v.get("count_exact"),
+    }
