@@ -38,14 +38,14 @@ from tests.scale.drive import Entry, profile_by_module, row, run_room, summarize
 from tests.serverproc import ServerProcess  # noqa: E402
 
 PROFILE_MARKS = {
-    "eventlet hub / socket writes": "eventlet/",
-    "engineio (packets, queues, websocket frames)": "engineio/",
-    "socketio (rooms, encode, emit)": "socketio/",
-    "flask_socketio (request context per event)": "flask_socketio/",
-    "command pipeline (core/commands.py)": "meeting_server/core/commands.py",
-    "SQLAlchemy": "sqlalchemy/",
-    "psycopg2/sqlite3 driver": "sqlite3",
-    "garbage collector": "<gc>",
+    "idle (waiting in epoll)": "do_poll (eventlet/hubs/epolls.py",
+    "broadcast loop (socketio manager.emit: a queue put per client)": "emit (socketio/manager.py",
+    "per-client writer greenlets (engineio: encode, websocket frame, send)": "writer (engineio/socket.py",
+    "  of which the send() syscall loop": "_send_loop (eventlet/greenio/base.py",
+    "eventlet timers (greenlet wake-ups)": "fire_timers (eventlet/hubs/hub.py",
+    "reading client frames": "wait (eventlet/websocket.py",
+    "command pipeline (validate, lock, write, audit, commit)": "_execute (",
+    "SQLAlchemy (anywhere)": "sqlalchemy/",
 }
 
 

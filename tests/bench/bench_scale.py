@@ -80,6 +80,7 @@ async def bench(opts) -> dict:
             join_threads=opts.join_threads,
             say=say,
             phase_timeout=opts.phase_timeout,
+            checkin="http",
         )
         out["procs"] = opts.procs
         out["via"] = opts.via
