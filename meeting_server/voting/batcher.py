@@ -289,6 +289,8 @@ def handler(app) -> Any:
             return ack_error(Unauthorized("not connected to a meeting", code="unauthorized"))
         raw = data if data is not None else {}
         try:
+            if _extra:
+                raise Invalid("send one payload object with the event", code="invalid")
             payload = validate(registry.get(cmd_name), raw)
             if payload.poll_id is None:
                 raise Invalid("poll_id is required", fields=[{"field": "poll_id", "problem": "required"}])

@@ -6,6 +6,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 MOTION_OPTIONS = ["赞成 Yes", "反对 No", "弃权 Abstain"]
 MAX_DURATION_S = 24 * 3600
+#: Ids are 64-bit integers in the database; anything larger cannot name a row (and must not reach a query).
+MAX_ID = 2**63 - 1
 
 
 class Strict(BaseModel):
@@ -78,7 +80,7 @@ class PollFields(Strict):
     weighted: bool = False
     publish_on_close: bool = True
     duration_s: int | None = Field(default=None, ge=1, le=MAX_DURATION_S)
-    agenda_item_id: int | None = None
+    agenda_item_id: int | None = Field(default=None, ge=1, le=MAX_ID)
     rule: Rule | None = None
 
     @model_validator(mode="after")
@@ -168,14 +170,14 @@ class PollUpdate(Strict):
     weighted: bool | None = None
     publish_on_close: bool | None = None
     duration_s: int | None = Field(default=None, ge=1, le=MAX_DURATION_S)
-    agenda_item_id: int | None = None
+    agenda_item_id: int | None = Field(default=None, ge=1, le=MAX_ID)
     rule: Rule | None = None
 
 
 class PollRef(Strict):
     """`{"poll_id"}` over Socket.IO; over HTTP the id is in the path."""
 
-    poll_id: int | None = None
+    poll_id: int | None = Field(default=None, ge=1, le=MAX_ID)
 
 
 class PollOpen(PollRef):
@@ -208,5 +210,5 @@ class Vote(PollRef):
 class ProxyVote(Vote):
     """A vote by hand, recorded by staff for an attendee (named polls only)."""
 
-    attendee_id: int
+    attendee_id: int = Field(ge=1, le=MAX_ID)
     reason: str = Field(min_length=1, max_length=500)

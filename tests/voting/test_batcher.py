@@ -12,9 +12,16 @@ from tests.voting.conftest import ballot_id, make_poll, open_poll, tablet
 
 
 def _actor_of(attendee_id: int):
-    from meeting_server.core.sockets import connections
+    """The seat's identity as its tablet's connection holds it (built from this test's database)."""
+    from meeting_server.core.identity import Actor
+    from meeting_server.roster.models import Attendee, SeatSession
 
-    return next(a for a in connections.values() if a.is_seat and a.id == attendee_id)
+    with db.reader() as s:
+        a = s.get(Attendee, attendee_id)
+        sess = s.scalar(
+            select(SeatSession).where(SeatSession.attendee_id == attendee_id).order_by(SeatSession.id.desc())
+        )
+        return Actor("seat", a.id, a.name, a.role, a.meeting_id, sess.id)
 
 
 def _submit_together(app, jobs: list[tuple], window: float, monkeypatch) -> list[dict]:

@@ -68,7 +68,7 @@ CASES = [
         "POST",
         "/api/v1/polls/{poll}/proxy-votes",
         "open",
-        {"attendee_id": 0, "choices": [0], "reason": "x"},
+        {"attendee_id": 999999, "choices": [0], "reason": "x"},
         {"organizer", "secretary"},
         404,
     ),  # allowed; then: no such attendee
