@@ -79,7 +79,7 @@ def test_sigkill_during_upload(fault_server):
         for i in range(20)
     ]  # acknowledged writes before the crash
     before = _blobs(srv)
-    size = 40 * 1024 * 1024
+    size = 16 * 1024 * 1024
     # 1. While the body is still arriving.
     sock, rest = _start_upload(srv, mid, size)
     try:

@@ -38,11 +38,20 @@ def _hostile(tmp: Path) -> dict[str, tuple[bytes, str]]:
         "one_byte": (b"%", "a.pdf"),
         "random_bytes": (random.Random(7).randbytes(50_000), "noise.pdf"),
         "elf_binary": (b"\x7fELF\x02\x01\x01" + b"\0" * 200, "program.pdf"),
-        "svg_with_script": (b'<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>', "x.svg"),
+        "svg_with_script": (
+            b'<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>',
+            "x.svg",
+        ),
         "html": (b"<html><script>alert(1)</script></html>", "page.html"),
         "gif": (b"GIF89a" + b"\0" * 100, "anim.gif"),
-        "pdf_with_javascript": (pdf.replace(b"/Type /Catalog", b"/Type /Catalog /OpenAction << /S /JavaScript "
-                                            b"/JS (app.alert\\(1\\)) >>", 1), "js.pdf"),
+        "pdf_with_javascript": (
+            pdf.replace(
+                b"/Type /Catalog",
+                b"/Type /Catalog /OpenAction << /S /JavaScript /JS (app.alert\\(1\\)) >>",
+                1,
+            ),
+            "js.pdf",
+        ),
         "pdf_bad_xref": (pdf[: pdf.rfind(b"startxref")] + b"startxref\n99999999\n%%EOF\n", "xref.pdf"),
         "pdf_header_only": (b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n", "head.pdf"),
         "pdf_then_zip": (pdf + zslip.getvalue(), "polyglot.pdf"),
@@ -117,29 +126,42 @@ def test_corpus(room, settings, tmp_path, no_converter):
     assert got["empty"] == got["encrypted_pdf"] == got["truncated_pdf"] == 422
     assert got["bomb_png"] == 422 and got["svg_with_script"] == 415 and got["elf_binary"] in REFUSED
     assert got["png"] == got["jpeg"] == got["lightly_truncated_pdf"] == 202
-    print(f"\n{len(files)} corpus files: {sum(c == 202 for c in got.values())} accepted, "
-          f"{sum(c in REFUSED for c in got.values())} refused")
+    print(
+        f"\n{len(files)} corpus files: {sum(c == 202 for c in got.values())} accepted, "
+        f"{sum(c in REFUSED for c in got.values())} refused"
+    )
 
 
 def test_random_corruptions_of_a_pdf(room, settings):
     pdf = make_pdf(2)
 
-    @given(cuts=st.lists(st.tuples(st.integers(0, len(pdf) - 1), st.binary(min_size=0, max_size=8)),
-                         min_size=1, max_size=6),
-           truncate=st.none() | st.integers(1, len(pdf)))
-    @hsettings(max_examples=40, deadline=None, database=None, derandomize=True,
-              suppress_health_check=list(HealthCheck))
+    @given(
+        cuts=st.lists(
+            st.tuples(st.integers(0, len(pdf) - 1), st.binary(min_size=0, max_size=8)), min_size=1, max_size=6
+        ),
+        truncate=st.none() | st.integers(1, len(pdf)),
+    )
+    @hsettings(
+        max_examples=40,
+        deadline=None,
+        database=None,
+        derandomize=True,
+        suppress_health_check=list(HealthCheck),
+    )
     def run(cuts, truncate):
         data = bytearray(pdf)
         for pos, junk in cuts:
-            data[pos:pos + len(junk)] = junk
+            data[pos : pos + len(junk)] = junk
         check_upload(room, settings, bytes(data[:truncate]), "fuzzed.pdf")
 
     run()
 
 
-NAMES = st.text(alphabet=st.sampled_from(list("../\\\x00\x01\x07\x1b\r\n\t\u202e\u200b:*?\"<>|~ 会议ab")),
-                min_size=1, max_size=40)
+NAMES = st.text(
+    alphabet=st.sampled_from(list('../\\\x00\x01\x07\x1b\r\n\t\u202e\u200b:*?"<>|~ 会议ab')),
+    min_size=1,
+    max_size=40,
+)
 
 
 def test_hostile_file_names_and_titles(room, settings):
@@ -147,11 +169,20 @@ def test_hostile_file_names_and_titles(room, settings):
     seen = []
 
     @given(name=NAMES, title=NAMES | st.just("<script>alert(1)</script>"))
-    @hsettings(max_examples=30, deadline=None, database=None, derandomize=True,
-              suppress_health_check=list(HealthCheck))
+    @hsettings(
+        max_examples=30,
+        deadline=None,
+        database=None,
+        derandomize=True,
+        suppress_health_check=list(HealthCheck),
+    )
     def run(name, title):
-        r = room.org.upload(f"/api/v1/meetings/{room.meeting['id']}/documents", pdf, name + ".pdf",
-                            title=title.replace("\x00", ""))
+        r = room.org.upload(
+            f"/api/v1/meetings/{room.meeting['id']}/documents",
+            pdf,
+            name + ".pdf",
+            title=title.replace("\x00", ""),
+        )
         TRIED["files"] += 1
         assert r.status_code in (202, 400), r.get_json()
         if r.status_code == 400:

@@ -39,12 +39,20 @@ def _a_ids(world) -> dict[str, set[str]]:
 
     mid = world.a["meeting_id"]
     with db.reader() as s:
+
         def ids(model):
             return {repr(i) for i in s.scalars(select(model.id).where(model.meeting_id == mid))}
 
         seats, docs, polls, items = ids(Attendee), ids(Document), ids(Poll), ids(AgendaItem)
-    return {"meeting_id": {repr(mid)}, "document_id": docs, "attendee_id": seats, "presenter_id": seats,
-            "agenda_item_id": items, "poll_id": polls, "previous_id": polls}
+    return {
+        "meeting_id": {repr(mid)},
+        "document_id": docs,
+        "attendee_id": seats,
+        "presenter_id": seats,
+        "agenda_item_id": items,
+        "poll_id": polls,
+        "previous_id": polls,
+    }
 
 
 def _touches_a(row: tuple, a_ids: dict[str, set[str]]) -> bool:
@@ -81,8 +89,10 @@ def _check_a_untouched(world, before, a_listeners, answers):
     after = table_rows()
     changed = _a_rows_changed(before, after, _a_ids(world))
     assert not changed, f"rows of meeting A changed: {changed[:5]}"
-    heard = {name: [e["name"] for e in c.get_received()] for name, c in zip(("console", "tablet"), a_listeners,
-                                                                           strict=True)}
+    heard = {
+        name: [e["name"] for e in c.get_received()]
+        for name, c in zip(("console", "tablet"), a_listeners, strict=True)
+    }
     assert heard == {"console": [], "tablet": []}, f"A's clients received events caused by B: {heard}"
     leaks = [(name, text[:300]) for name, text in answers if MARKER in text]
     assert not leaks, f"answers to B carry A's data: {leaks[:5]}"
@@ -104,7 +114,9 @@ def test_http_with_a_ids(world, a_listeners, principal):
         if cmd.multipart:
             r = api.upload(path, world.pdf, "x.pdf", **{k: v for k, v in payload.items() if v is not None})
         elif method in ("GET", "DELETE"):
-            r = getattr(api, method.lower())(path, query_string={k: v for k, v in payload.items() if v is not None})
+            r = getattr(api, method.lower())(
+                path, query_string={k: v for k, v in payload.items() if v is not None}
+            )
         else:
             r = getattr(api, method.lower())(path, json=payload)
         answers.append((name, r.get_data(as_text=True) if r.is_json else ""))
@@ -126,7 +138,10 @@ def test_socket_with_a_ids(world, a_listeners, principal):
     # `meetings.end` names no id (the meeting is the sender's own): it would only end B for the rest.
     for name in _order(e for e in socket_events() if e != "meetings.end"):
         cmd = registry.get(name)
-        for payload in (payload_for(cmd, world.a), {**payload_for(cmd, world.a), "meeting_id": world.a["meeting_id"]}):
+        for payload in (
+            payload_for(cmd, world.a),
+            {**payload_for(cmd, world.a), "meeting_id": world.a["meeting_id"]},
+        ):
             if not c.is_connected():
                 c = world.socket(principal)
             ack = c.emit(name, payload, callback=True)

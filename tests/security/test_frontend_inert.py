@@ -74,8 +74,12 @@ def test_dom_helper_refuses_handlers_and_styles():
 # -- in a browser ------------------------------------------------------------------------------
 
 CHROMIUM = "/usr/bin/chromium"
-XSS = ['<img src=x onerror="window.__xss=1">', "<script>window.__xss=2</script>",
-       '<svg onload="window.__xss=3"></svg>', '"><b data-xss>bold</b>']
+XSS = [
+    '<img src=x onerror="window.__xss=1">',
+    "<script>window.__xss=2</script>",
+    '<svg onload="window.__xss=3"></svg>',
+    '"><b data-xss>bold</b>',
+]
 
 
 def _payload(i: int) -> str:
@@ -95,26 +99,51 @@ def test_markup_stays_text(tmp_path):
     try:
         srv.prepare().start()
         tok = srv.login(ORG_USER, ORG_PASSWORD)
-        mid = srv.ok("POST", "/api/v1/meetings", {"title": _payload(0), "location": _payload(1)}, tok, 201)["id"]
-        seat = srv.ok("POST", f"/api/v1/meetings/{mid}/attendees", {"name": _payload(2), "seat": "01"}, tok, 201)
-        chair = srv.ok("POST", f"/api/v1/meetings/{mid}/attendees", {"name": _payload(3), "role": "chair"}, tok, 201)
-        srv.ok("POST", f"/api/v1/meetings/{mid}/agenda", {"title": _payload(4), "description": _payload(5)}, tok, 201)
-        status, doc = srv.upload(f"/api/v1/meetings/{mid}/documents", "x.pdf", make_pdf(2), tok, title=_payload(6))
+        mid = srv.ok("POST", "/api/v1/meetings", {"title": _payload(0), "location": _payload(1)}, tok, 201)[
+            "id"
+        ]
+        seat = srv.ok(
+            "POST", f"/api/v1/meetings/{mid}/attendees", {"name": _payload(2), "seat": "01"}, tok, 201
+        )
+        chair = srv.ok(
+            "POST", f"/api/v1/meetings/{mid}/attendees", {"name": _payload(3), "role": "chair"}, tok, 201
+        )
+        srv.ok(
+            "POST",
+            f"/api/v1/meetings/{mid}/agenda",
+            {"title": _payload(4), "description": _payload(5)},
+            tok,
+            201,
+        )
+        status, doc = srv.upload(
+            f"/api/v1/meetings/{mid}/documents", "x.pdf", make_pdf(2), tok, title=_payload(6)
+        )
         assert status == 202
         srv.wait_document(doc["id"], tok)
-        srv.ok("POST", f"/api/v1/meetings/{mid}/polls", {"title": _payload(7), "options": [_payload(8), _payload(9)]},
-               tok, 201)
+        srv.ok(
+            "POST",
+            f"/api/v1/meetings/{mid}/polls",
+            {"title": _payload(7), "options": [_payload(8), _payload(9)]},
+            tok,
+            201,
+        )
         srv.ok("POST", f"/api/v1/meetings/{mid}/start", None, tok)
         texts = [_payload(i) for i in (0, 2, 4, 6)]
         with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, headless=True,
-                                        args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+            browser = p.chromium.launch(
+                executable_path=CHROMIUM,
+                headless=True,
+                args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+            )
             try:
                 pages = []
                 ctx = browser.new_context()
                 ctx.add_init_script(f"localStorage.setItem('meeting.org.token', {json.dumps(tok)});")
-                for url in (f"{srv.url}/organizer/#/m/{mid}/info", f"{srv.url}/console/#meeting={mid}&org=1",
-                            seat["join_url"]):
+                for url in (
+                    f"{srv.url}/organizer/#/m/{mid}/info",
+                    f"{srv.url}/console/#meeting={mid}&org=1",
+                    seat["join_url"],
+                ):
                     page = ctx.new_page() if "/tablet/" not in url else browser.new_context().new_page()
                     page.goto(url)
                     pages.append(page)

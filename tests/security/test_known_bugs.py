@@ -1,14 +1,13 @@
-"""Defects found by the fuzzing in packages owned by other developers: each fails today (strict xfail).
+"""Defects the fuzzing found in packages owned by other developers, pinned by tests.
 
-When one is fixed, its test passes, pytest reports XPASS(strict) as a failure: remove the marker (and the
-entry in test_socket_fuzz.KNOWN) then.
+Each test here was a strict xfail naming its owner until the fix landed; then the marker goes (and the
+entry in test_socket_fuzz.KNOWN). Fixed so far: both `vote` input defects (voting, fdda0c5). Open defects
+of other packages: tests/faults/test_render_recovery.py, tests/faults/test_kill.py (strict xfails).
 """
 
 from __future__ import annotations
 
 import logging
-
-import pytest
 
 
 def test_vote_with_two_arguments_is_invalid(room):
@@ -22,4 +21,6 @@ def test_out_of_range_poll_id_does_not_fail_the_batch(room, caplog):
     with caplog.at_level(logging.ERROR, logger="meeting_server.voting"):
         ack = t.emit("vote", {"poll_id": 2**64, "choices": [0]}, callback=True)
     assert ack["ok"] is False and ack["error"]["code"] in ("not_found", "out_of_range", "invalid"), ack
-    assert not [r for r in caplog.records if r.levelno >= logging.ERROR], [r.getMessage() for r in caplog.records]
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR], [
+        r.getMessage() for r in caplog.records
+    ]

@@ -56,7 +56,9 @@ def _fuzz(fuzz_app, token: str, examples: int) -> int:
         op = result.ok()
 
         @given(case=op.as_strategy())
-        @settings(max_examples=examples, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+        @settings(
+            max_examples=examples, deadline=None, suppress_health_check=list(HealthCheck), database=None
+        )
         def check(case):
             nonlocal tried
             tried += 1

@@ -21,8 +21,14 @@ pytestmark = pytest.mark.integration
 
 def _ws_status(port: int, origin: str | None) -> int:
     key = base64.b64encode(os.urandom(16)).decode()
-    lines = ["GET /socket.io/?EIO=4&transport=websocket HTTP/1.1", f"Host: 127.0.0.1:{port}",
-             "Upgrade: websocket", "Connection: Upgrade", f"Sec-WebSocket-Key: {key}", "Sec-WebSocket-Version: 13"]
+    lines = [
+        "GET /socket.io/?EIO=4&transport=websocket HTTP/1.1",
+        f"Host: 127.0.0.1:{port}",
+        "Upgrade: websocket",
+        "Connection: Upgrade",
+        f"Sec-WebSocket-Key: {key}",
+        "Sec-WebSocket-Version: 13",
+    ]
     if origin:
         lines.append(f"Origin: {origin}")
     with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
@@ -46,11 +52,13 @@ def test_foreign_origin_refused_by_default(server):
     assert _ws_status(port, "http://evil.example") == 400
     assert _ws_status(port, f"http://127.0.0.1:{port}") == 101  # the page the server itself served
     assert _ws_status(port, None) == 101  # not a browser: no Origin header
-    status, headers, _ = server.request("GET", "/socket.io/?EIO=4&transport=polling",
-                                        headers={"Origin": "http://evil.example"})
+    status, headers, _ = server.request(
+        "GET", "/socket.io/?EIO=4&transport=polling", headers={"Origin": "http://evil.example"}
+    )
     assert status == 400 and "Access-Control-Allow-Origin" not in headers
-    status, _, _ = server.request("GET", "/socket.io/?EIO=4&transport=polling",
-                                  headers={"Origin": f"http://127.0.0.1:{port}"})
+    status, _, _ = server.request(
+        "GET", "/socket.io/?EIO=4&transport=polling", headers={"Origin": f"http://127.0.0.1:{port}"}
+    )
     assert status == 200
 
 

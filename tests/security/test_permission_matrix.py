@@ -325,7 +325,9 @@ def test_socket_refusals(world, principal):
         cmd = _registry().get(name)
         if principal in EXPECTED[name]:
             continue
-        if principal == "other_tablet" and (cmd.resource in (None, "meeting") or outcome(world, name, principal) == "own"):
+        if principal == "other_tablet" and (
+            cmd.resource in (None, "meeting") or outcome(world, name, principal) == "own"
+        ):
             # A socket command without a resource id acts on the connection's own meeting B:
             # it cannot reach A at all (see test_cross_meeting.py).
             continue
@@ -351,6 +353,8 @@ def test_socket_reads_allowed(world, principal):
         if cmd.write or principal not in EXPECTED[name]:
             continue
         ack = c.emit(name, payload_for(cmd, _own(world, principal)), callback=True)
-        if not isinstance(ack, dict) or (not ack.get("ok") and ack["error"]["code"] in ("forbidden", "unauthorized")):
+        if not isinstance(ack, dict) or (
+            not ack.get("ok") and ack["error"]["code"] in ("forbidden", "unauthorized")
+        ):
             wrong.append((name, ack))
     assert not wrong, wrong

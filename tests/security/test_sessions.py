@@ -93,8 +93,11 @@ def test_disabled_account_and_demoted_admin(app, admin, organizer):
 
 
 def _login(client, username, password, addr):
-    return client.post("/api/v1/auth/login", json={"username": username, "password": password},
-                       environ_base={"REMOTE_ADDR": addr})
+    return client.post(
+        "/api/v1/auth/login",
+        json={"username": username, "password": password},
+        environ_base={"REMOTE_ADDR": addr},
+    )
 
 
 def test_login_rate_limited_per_address(app, client):

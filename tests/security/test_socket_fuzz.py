@@ -28,7 +28,7 @@ from tests.security.world import ID_FIELDS, payload_for
 
 #: Events not fuzzed: ending meeting A would leave nothing but `meeting_ended` to test.
 SKIP = {"meetings.end"}
-#: Known defects in other packages, each with a strict xfail test in test_known_bugs.py: (event, malformation).
+#: Known defects in other packages, each with a strict xfail test: (event, malformation). None open.
 KNOWN: set[tuple[str, str]] = set()
 SENDERS = ("organizer", "chair", "presenter", "secretary", "attendee", "observer")
 HUGE = "长" * 350_000  # about 1 MB of UTF-8
@@ -75,7 +75,9 @@ def malformed(p: dict) -> dict[str, tuple]:
         "string": ("x",),
         "number": (7,),
         "binary": (b"\x00\xff\xfe binary",),
-        "binary_field": ({k: (v.encode() if isinstance(v, str) else b"\x00\x01") for k, v in p.items()} or {"x": b"\x00"},),
+        "binary_field": (
+            {k: (v.encode() if isinstance(v, str) else b"\x00\x01") for k, v in p.items()} or {"x": b"\x00"},
+        ),
         "wrong_types": ({k: _wrong_type(v) for k, v in p.items()} or {"x": [1]},),
         "missing_fields": ({},),
         "unknown_field": ({**p, "__proto__": {"admin": True}, "role": "admin"},),
@@ -85,9 +87,18 @@ def malformed(p: dict) -> dict[str, tuple]:
         "id_negative": (_ids(p, -1),),
         "id_string": (_ids(p, "1 OR 1=1"),),
         "id_float": (_ids(p, 1.5),),
-        "nan": ({**{k: (math.nan if isinstance(v, int | float) and not isinstance(v, bool) else v)
-                    for k, v in p.items()}, "x": math.inf},),
-        "markup": (_map_strings(p, lambda s: "\x00\u202e<script>alert(1)</script><img src=x onerror=alert(2)>"),),
+        "nan": (
+            {
+                **{
+                    k: (math.nan if isinstance(v, int | float) and not isinstance(v, bool) else v)
+                    for k, v in p.items()
+                },
+                "x": math.inf,
+            },
+        ),
+        "markup": (
+            _map_strings(p, lambda s: "\x00\u202e<script>alert(1)</script><img src=x onerror=alert(2)>"),
+        ),
         "two_args": (p, p),
     }
 
@@ -102,9 +113,14 @@ def _counts() -> tuple:
 
     tables = Base.metadata.sorted_tables
     with db.reader() as s:
-        counts = s.execute(select(*[select(func.count()).select_from(t).scalar_subquery() for t in tables])).one()
-        heads = tuple(s.execute(select(Meeting.id, Meeting.audit_seq, Meeting.audit_head, Meeting.status)
-                                .order_by(Meeting.id)))
+        counts = s.execute(
+            select(*[select(func.count()).select_from(t).scalar_subquery() for t in tables])
+        ).one()
+        heads = tuple(
+            s.execute(
+                select(Meeting.id, Meeting.audit_seq, Meeting.audit_head, Meeting.status).order_by(Meeting.id)
+            )
+        )
     return tuple(counts), heads
 
 
@@ -132,7 +148,11 @@ class Fuzzer:
             bad = "no or malformed ack"
         elif ack["ok"] is False:
             err = ack.get("error")
-            if not (isinstance(err, dict) and isinstance(err.get("code"), str) and isinstance(err.get("message"), str)):
+            if not (
+                isinstance(err, dict)
+                and isinstance(err.get("code"), str)
+                and isinstance(err.get("message"), str)
+            ):
                 bad = "malformed error"
             elif err["code"] == "internal":
                 bad = "internal error"
@@ -167,12 +187,19 @@ def test_sweep_every_event_every_malformation(world):
         STATS["sweep"] += 1
     assert not f.problems, f"{len(f.problems)} problems, first: {f.problems[:8]}"
     assert STATS["sweep"] >= len(events) * 19
-    print(f"\nsocket sweep: {STATS['sweep']} payloads over {len(events)} events; "
-          f"{STATS['refused']} refused, {STATS['ok']} accepted")
+    print(
+        f"\nsocket sweep: {STATS['sweep']} payloads over {len(events)} events; "
+        f"{STATS['refused']} refused, {STATS['ok']} accepted"
+    )
 
 
 JSON = st.recursive(
-    st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.floats() | st.text(max_size=40) | st.binary(max_size=16),
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**70), 2**70)
+    | st.floats()
+    | st.text(max_size=40)
+    | st.binary(max_size=16),
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=4),
     max_leaves=12,
 )
@@ -193,7 +220,12 @@ def calls(draw, names: list[str]):
     keys = sorted(base) + ["extra"]
     changes = draw(st.dictionaries(st.sampled_from(keys), JSON, max_size=3))
     drop = draw(st.sets(st.sampled_from(keys), max_size=2))
-    return sender, event, ({**{k: v for k, v in base.items() if k not in drop}, **changes},), "hypothesis-mutated"
+    return (
+        sender,
+        event,
+        ({**{k: v for k, v in base.items() if k not in drop}, **changes},),
+        "hypothesis-mutated",
+    )
 
 
 def test_hypothesis_random_payloads(world):
@@ -201,8 +233,13 @@ def test_hypothesis_random_payloads(world):
     names = [e for e in socket_events() if e not in SKIP]
 
     @given(call=calls(names))
-    @settings(max_examples=400, deadline=None, database=None, derandomize=True,
-              suppress_health_check=list(HealthCheck))
+    @settings(
+        max_examples=400,
+        deadline=None,
+        database=None,
+        derandomize=True,
+        suppress_health_check=list(HealthCheck),
+    )
     def run(call):
         sender, event, args, label = call
         if len(args) > 1 and (event, "two_args") in KNOWN:

@@ -47,8 +47,23 @@ def _csp(value: str) -> dict[str, list[str]]:
     return out
 
 
-@pytest.mark.parametrize("kind", ["html organizer", "html tablet", "html console", "javascript", "json",
-                                  "json error", "json 401", "health", "jpeg page", "png qr", "redirect", "html 404"])
+@pytest.mark.parametrize(
+    "kind",
+    [
+        "html organizer",
+        "html tablet",
+        "html console",
+        "javascript",
+        "json",
+        "json error",
+        "json 401",
+        "health",
+        "jpeg page",
+        "png qr",
+        "redirect",
+        "html 404",
+    ],
+)
 def test_security_headers(room_with_doc, kind):
     path, token = _pages(room_with_doc)[kind]
     headers = {"Authorization": f"Bearer {token}"} if token else {}
@@ -56,14 +71,23 @@ def test_security_headers(room_with_doc, kind):
     r.close()
     h = r.headers
     assert h["X-Content-Type-Options"] == "nosniff", kind
-    assert h["Referrer-Policy"] in ("no-referrer", "same-origin", "strict-origin", "strict-origin-when-cross-origin")
+    assert h["Referrer-Policy"] in (
+        "no-referrer",
+        "same-origin",
+        "strict-origin",
+        "strict-origin-when-cross-origin",
+    )
     assert h["X-Frame-Options"] == "DENY"
     csp = _csp(h["Content-Security-Policy"])
     assert csp["frame-ancestors"] == ["'none'"]
     scripts = csp.get("script-src", csp.get("default-src"))
     assert scripts == ["'self'"], scripts  # no 'unsafe-inline', no 'unsafe-eval', no CDN
     assert "'unsafe-inline'" not in csp.get("style-src", [])
-    assert csp["default-src"] == ["'self'"] and csp["base-uri"] == ["'self'"] and csp["form-action"] == ["'self'"]
+    assert (
+        csp["default-src"] == ["'self'"]
+        and csp["base-uri"] == ["'self'"]
+        and csp["form-action"] == ["'self'"]
+    )
     assert "Access-Control-Allow-Origin" not in h
     assert "Set-Cookie" not in h
 
@@ -88,11 +112,21 @@ def test_cors_closed_for_foreign_origin(room):
     auth = {"Authorization": f"Bearer {room.org.token}", "Origin": FOREIGN}
     r = c.get(f"/api/v1/meetings/{mid}", headers=auth)
     assert r.status_code == 200 and "Access-Control-Allow-Origin" not in r.headers
-    pre = c.options(f"/api/v1/meetings/{mid}", headers={"Origin": FOREIGN, "Access-Control-Request-Method": "DELETE",
-                                                       "Access-Control-Request-Headers": "authorization"})
+    pre = c.options(
+        f"/api/v1/meetings/{mid}",
+        headers={
+            "Origin": FOREIGN,
+            "Access-Control-Request-Method": "DELETE",
+            "Access-Control-Request-Headers": "authorization",
+        },
+    )
     assert "Access-Control-Allow-Origin" not in pre.headers
     assert "Access-Control-Allow-Headers" not in pre.headers
-    login = c.post("/api/v1/auth/login", json={"username": "org1", "password": "password-123"}, headers={"Origin": FOREIGN})
+    login = c.post(
+        "/api/v1/auth/login",
+        json={"username": "org1", "password": "password-123"},
+        headers={"Origin": FOREIGN},
+    )
     assert "Access-Control-Allow-Origin" not in login.headers
 
 
@@ -123,7 +157,9 @@ def test_socketio_origins_configurable(tmp_path):
 def test_cors_origins_setting_parsed():
     from meeting_server.config import Settings
 
-    s = Settings.from_env({"MEETING_CORS_ORIGINS": "https://a.example, https://b.example", "MEETING_DATA_DIR": "/tmp/x"})
+    s = Settings.from_env(
+        {"MEETING_CORS_ORIGINS": "https://a.example, https://b.example", "MEETING_DATA_DIR": "/tmp/x"}
+    )
     assert s.cors_origins == ("https://a.example", "https://b.example")
     assert Settings.from_env({"MEETING_DATA_DIR": "/tmp/x"}).cors_origins == ()
 
@@ -135,11 +171,26 @@ def test_no_route_authenticates_by_cookie(room_with_doc):
 
     r = room_with_doc
     seat = r.join("chair").token
-    ids = {"meeting_id": r.meeting["id"], "document_id": r.document["id"], "attendee_id": r.seats["attendee"]["id"],
-           "poll_id": 1, "item_id": 1, "export_id": 1, "session_id": 1, "n": 1, "code": "X"}
+    ids = {
+        "meeting_id": r.meeting["id"],
+        "document_id": r.document["id"],
+        "attendee_id": r.seats["attendee"]["id"],
+        "poll_id": 1,
+        "item_id": 1,
+        "export_id": 1,
+        "session_id": 1,
+        "n": 1,
+        "code": "X",
+    }
     c = r.app.test_client()
-    for name, value in (("session", r.org.token), ("token", r.org.token), ("access_token", r.org.token),
-                        ("Authorization", f"Bearer {r.org.token}"), ("session_token", seat), ("seat", seat)):
+    for name, value in (
+        ("session", r.org.token),
+        ("token", r.org.token),
+        ("access_token", r.org.token),
+        ("Authorization", f"Bearer {r.org.token}"),
+        ("session_token", seat),
+        ("seat", seat),
+    ):
         c.set_cookie(name, value)
     pdf = make_pdf(1)
     wrong = []

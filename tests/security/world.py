@@ -109,13 +109,19 @@ def build_world(tmp_path) -> World:
     r = org.upload(f"/api/v1/meetings/{mid}/documents", pdf, "a.pdf", title=f"材料 {MARKER} doc")
     assert r.status_code == 202, r.get_json()
     a["document_id"] = r.get_json()["id"]
-    r = org.post(f"/api/v1/meetings/{mid}/polls", json={"title": f"表决 {MARKER} poll", "options": ["赞成", "反对"]})
+    r = org.post(
+        f"/api/v1/meetings/{mid}/polls", json={"title": f"表决 {MARKER} poll", "options": ["赞成", "反对"]}
+    )
     assert r.status_code == 201, r.get_json()
     a["poll_id"] = r.get_json()["id"]
     assert org.post(f"/api/v1/meetings/{mid}/start").status_code == 200
 
-    tokens: dict[str, str | None] = {"anonymous": None, "organizer": org.token, "other_organizer": org2.token,
-                                     "admin": adm.token}
+    tokens: dict[str, str | None] = {
+        "anonymous": None,
+        "organizer": org.token,
+        "other_organizer": org2.token,
+        "admin": adm.token,
+    }
     for role in SEAT_ROLES:
         r = app.test_client().post("/api/v1/join", json={"token": seats[role]["join_token"]})
         assert r.status_code == 200, r.get_json()
@@ -136,7 +142,9 @@ def build_world(tmp_path) -> World:
     api = {p: Api(app.test_client(), tokens[p]) for p in PRINCIPALS}
     world = World(app, api, tokens, a, b, pdf)
     with db.reader() as s:
-        world.actors = {p: (ANONYMOUS if tokens[p] is None else actor_for_token(s, tokens[p])) for p in PRINCIPALS}
+        world.actors = {
+            p: (ANONYMOUS if tokens[p] is None else actor_for_token(s, tokens[p])) for p in PRINCIPALS
+        }
 
     # The rest of A's objects, made by the people who make them.
     c = socketio.test_client(app, auth={"token": tokens["attendee"]})
@@ -150,7 +158,9 @@ def build_world(tmp_path) -> World:
     a["announcement_id"] = ann["announcement"]["id"]
     assert console.emit("poll.open", {"poll_id": a["poll_id"]}, callback=True)["ok"]
     console.disconnect()
-    r = org.post(f"/api/v1/documents/{a['document_id']}/annotations/export", json={"attendee_id": a["attendee_id"]})
+    r = org.post(
+        f"/api/v1/documents/{a['document_id']}/annotations/export", json={"attendee_id": a["attendee_id"]}
+    )
     assert r.status_code == 202, r.get_json()
     a["export_id"] = r.get_json()["id"]
     a["n"] = 1
@@ -163,8 +173,20 @@ def build_world(tmp_path) -> World:
 _RULE_PARAM = re.compile(r"<(?:[a-z]+:)?([a-z_]+)>")
 
 #: Payload fields that name an object: which id of the world they take.
-ID_FIELDS = ("meeting_id", "poll_id", "document_id", "attendee_id", "item_id", "agenda_item_id", "export_id",
-             "request_id", "call_id", "announcement_id", "presenter_id", "session_id")
+ID_FIELDS = (
+    "meeting_id",
+    "poll_id",
+    "document_id",
+    "attendee_id",
+    "item_id",
+    "agenda_item_id",
+    "export_id",
+    "request_id",
+    "call_id",
+    "announcement_id",
+    "presenter_id",
+    "session_id",
+)
 
 
 def http_path(cmd, ids: dict[str, Any]) -> str:
@@ -212,8 +234,11 @@ def _value(schema: dict, node: dict, name: str, ids: dict[str, Any]) -> Any:
         n = node.get("minItems", 0)
         return [_value(schema, node.get("items", {}), name, ids) for _ in range(n)]
     if t == "object" or "properties" in node:
-        return {k: _value(schema, v, k, ids) for k, v in node.get("properties", {}).items()
-                if k in node.get("required", ())}
+        return {
+            k: _value(schema, v, k, ids)
+            for k, v in node.get("properties", {}).items()
+            if k in node.get("required", ())
+        }
     return None
 
 
