@@ -32,7 +32,9 @@ def authenticate(auth: Any) -> Actor:
             try:
                 mid = int(mid)
             except (TypeError, ValueError):
-                raise Unauthorized("an organizer connects with auth = {token, meeting_id}", code="meeting_required") from None
+                raise Unauthorized(
+                    "an organizer connects with auth = {token, meeting_id}", code="meeting_required"
+                ) from None
             m = s.get(Meeting, mid)
             if m is None or m.deleted_at is not None:
                 raise NotFound("no such meeting")
@@ -75,7 +77,9 @@ def _failed(e: Exception) -> dict[str, Any]:
         err = e if isinstance(e, AppError) else unavailable(e)
         if err is None:
             log.error("connect failed", exc_info=e)
-            err = AppError("the server could not accept this connection; try again", code="internal", status=500)
+            err = AppError(
+                "the server could not accept this connection; try again", code="internal", status=500
+            )
         raise refuse(err)
     return ack_error(e)
 
@@ -86,6 +90,24 @@ def register(socketio) -> None:
             socketio.on_event(cmd.name, _handler(cmd))
     socketio.on_event("*", _unknown)
     socketio.on_error_default(_failed)
+    _guard_event_names(socketio.server)
+
+
+def _guard_event_names(server) -> None:
+    """An event name that is not a string (a dict, a list) reaches `_unknown` instead of crashing.
+
+    python-socketio looks the name up in a dict of handlers: an unhashable name raises TypeError in the
+    event's green thread and the client's callback is never answered. The Socket.IO protocol says the
+    name is a string; anything else is named by its repr (which never equals a real event name).
+    """
+    inner = server._handle_event_internal
+
+    def handle(srv, sid, eio_sid, data, namespace, id):
+        if data and not isinstance(data[0], str):
+            data = [repr(data[0])[:80], *data[1:]]
+        return inner(srv, sid, eio_sid, data, namespace, id)
+
+    server._handle_event_internal = handle
 
 
 def refuse(e: AppError) -> Exception:
