@@ -52,18 +52,33 @@ def _target(ctx: Ctx) -> Attendee:
     return a
 
 
-@commands.command("checkin", roles=SEATS, schema=schemas.Empty, socket=True)
-def checkin(ctx: Ctx, p) -> dict:
-    """Check this seat in; idempotent. Everyone gets the new `attendance`."""
+@commands.command("checkin", roles=SEATS, schema=schemas.Checkin, socket=True)
+def checkin(ctx: Ctx, p: schemas.Checkin) -> dict:
+    """Check this seat in; idempotent. Everyone gets the new `attendance`.
+
+    With `signature` (the finger signature for the attendance sheet) the strokes are kept for the
+    minutes; the audit entry records their SHA-256. Signing again (already in) replaces the signature.
+    """
     a = ctx.s.get(Attendee, ctx.actor.id)
     rec = service.check_in(ctx.s, ctx.meeting, a, ctx.actor)
-    if rec is None:
+    digest = None
+    if p.signature is not None:
+        strokes = [[list(pt) for pt in stroke] for stroke in p.signature.strokes]
+        digest = service.save_signature(ctx.s, ctx.meeting, a, strokes, p.signature.pad_aspect())
+    if rec is None and digest is None:
         ctx.skip_audit = True
     else:
-        ctx.audit_data = {"late": rec.late}
-        _changed(ctx, a, rec, True)
+        ctx.audit_data = {"late": rec.late} if rec is not None else {"already_in": True}
+        if digest is not None:
+            ctx.audit_data["signature_sha256"] = digest
+        if rec is not None:
+            _changed(ctx, a, rec, True)
     cur = service.open_record(ctx.s, a.id)
-    return {"checked_in_at": iso(a.checked_in_at), "entered_at": iso(cur.in_at) if cur else None}
+    return {
+        "checked_in_at": iso(a.checked_in_at),
+        "entered_at": iso(cur.in_at) if cur else None,
+        "signed": digest is not None or service.has_signature(ctx.s, a.id),
+    }
 
 
 @commands.command("checkout", roles=SEATS, schema=schemas.Empty, socket=True)

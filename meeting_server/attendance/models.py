@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import ForeignKey, String
+from sqlalchemy import ForeignKey, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ..core.db import Base
@@ -39,3 +39,24 @@ class AttendanceRecord(Base):
 
     def __repr__(self) -> str:
         return f"<AttendanceRecord {self.id} attendee={self.attendee_id} in={self.in_at} out={self.out_at}>"
+
+
+class Signature(Base):
+    """The finger signature an attendee drew on the tablet when checking in (for the minutes).
+
+    Vector strokes, each a list of `[x, y]` or `[x, y, ms]` with x, y in 0..1 of the signing pad, and
+    the pad's aspect (width / height), so the minutes can redraw it at any size. One per attendee: a
+    new signature (a re-entry signed again) replaces it; the audit log keeps the SHA-256 of each.
+    """
+
+    __tablename__ = "attendance_signatures"
+    __table_args__ = (UniqueConstraint("attendee_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    meeting_id: Mapped[int] = mapped_column(ForeignKey("meetings.id", ondelete="CASCADE"), index=True)
+    attendee_id: Mapped[int] = mapped_column(ForeignKey("attendees.id", ondelete="CASCADE"))
+    strokes: Mapped[list] = mapped_column(default=list)
+    aspect: Mapped[float] = mapped_column(default=3.0)
+    signed_at: Mapped[dt.datetime]
+    #: SHA-256 of the canonical JSON of `{"strokes", "aspect"}`; the same value is in the audit entry.
+    sha256: Mapped[str] = mapped_column(String(64))

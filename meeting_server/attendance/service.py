@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 from typing import Any
 
@@ -12,7 +14,7 @@ from ..core.db import iso, utcnow
 from ..core.identity import Actor
 from ..live.models import peek_room_state, room_state
 from ..roster.models import Attendee
-from .models import AttendanceRecord
+from .models import AttendanceRecord, Signature
 
 
 def required(rule: dict[str, Any] | None, expected: int) -> int | None:
@@ -184,6 +186,7 @@ def report(s: Session, meeting: Any) -> list[dict[str, Any]]:
     from ..roster.service import list_attendees
 
     by_attendee: dict[int, list[AttendanceRecord]] = {}
+    signed = set(s.scalars(select(Signature.attendee_id).where(Signature.meeting_id == meeting.id)))
     for r in records(s, meeting.id):
         by_attendee.setdefault(r.attendee_id, []).append(r)
     out = []
@@ -203,7 +206,49 @@ def report(s: Session, meeting: Any) -> list[dict[str, Any]]:
                 "left_early": bool(recs and not a.present and recs[-1].out_at is not None and recs[-1].early),
                 "proxy": any(r.in_method == "proxy" for r in recs),
                 "counted": a.role != "observer",
+                "signed": a.id in signed,
                 "records": [record_json(r) for r in recs],
             }
         )
     return out
+
+
+def signature_digest(strokes: list, aspect: float) -> str:
+    """SHA-256 of the canonical JSON of a signature: what the audit log records instead of the strokes."""
+    body = json.dumps({"strokes": strokes, "aspect": aspect}, separators=(",", ":"), sort_keys=True)
+    return hashlib.sha256(body.encode()).hexdigest()
+
+
+def save_signature(s: Session, meeting: Any, a: Attendee, strokes: list, aspect: float) -> str | None:
+    """Keep `a`'s finger signature (replacing an earlier one); the digest, or None when it is unchanged."""
+    digest = signature_digest(strokes, aspect)
+    row = s.scalar(select(Signature).where(Signature.attendee_id == a.id))
+    if row is not None and row.sha256 == digest:
+        return None
+    if row is None:
+        row = Signature(meeting_id=meeting.id, attendee_id=a.id)
+        s.add(row)
+    row.strokes = strokes
+    row.aspect = aspect
+    row.signed_at = utcnow()
+    row.sha256 = digest
+    s.flush()
+    return digest
+
+
+def signatures(s: Session, meeting_id: int) -> dict[int, dict[str, Any]]:
+    """Every attendee's finger signature: `{attendee_id: {"strokes", "aspect", "signed_at", "sha256"}}`."""
+    rows = s.scalars(select(Signature).where(Signature.meeting_id == meeting_id))
+    return {
+        r.attendee_id: {
+            "strokes": r.strokes,
+            "aspect": r.aspect,
+            "signed_at": iso(r.signed_at),
+            "sha256": r.sha256,
+        }
+        for r in rows
+    }
+
+
+def has_signature(s: Session, attendee_id: int) -> bool:
+    return s.scalar(select(Signature.id).where(Signature.attendee_id == attendee_id)) is not None

@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: 2c13c0ff6780
+Revision ID: ffeb9090f538
 Revises: 
-Create Date: 2026-12-03 11:55:14.938808
+Create Date: 2026-12-03 12:55:41.817928
 """
 
 from alembic import op
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 import meeting_server.core.db
 
 
-revision = '2c13c0ff6780'
+revision = 'ffeb9090f538'
 down_revision = None
 branch_labels = None
 depends_on = None
@@ -268,6 +268,22 @@ def upgrade() -> None:
     with op.batch_alter_table('attendance_records', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_attendance_records_attendee_id'), ['attendee_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_attendance_records_meeting_id'), ['meeting_id'], unique=False)
+
+    op.create_table('attendance_signatures',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('meeting_id', sa.Integer(), nullable=False),
+    sa.Column('attendee_id', sa.Integer(), nullable=False),
+    sa.Column('strokes', sa.JSON(), nullable=False),
+    sa.Column('aspect', sa.Double(), nullable=False),
+    sa.Column('signed_at', meeting_server.core.db.UTCDateTime(), nullable=False),
+    sa.Column('sha256', sa.String(length=64), nullable=False),
+    sa.ForeignKeyConstraint(['attendee_id'], ['attendees.id'], name=op.f('fk_attendance_signatures_attendee_id_attendees'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['meeting_id'], ['meetings.id'], name=op.f('fk_attendance_signatures_meeting_id_meetings'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_attendance_signatures')),
+    sa.UniqueConstraint('attendee_id', name=op.f('uq_attendance_signatures_attendee_id'))
+    )
+    with op.batch_alter_table('attendance_signatures', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_attendance_signatures_meeting_id'), ['meeting_id'], unique=False)
 
     op.create_table('seat_sessions',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -621,6 +637,10 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_seat_sessions_attendee_id'))
 
     op.drop_table('seat_sessions')
+    with op.batch_alter_table('attendance_signatures', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_attendance_signatures_meeting_id'))
+
+    op.drop_table('attendance_signatures')
     with op.batch_alter_table('attendance_records', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_attendance_records_meeting_id'))
         batch_op.drop_index(batch_op.f('ix_attendance_records_attendee_id'))
