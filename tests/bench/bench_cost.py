@@ -34,19 +34,15 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from tests.scale.cluster import prepare_schema  # noqa: E402
-from tests.scale.drive import Entry, profile_by_module, row, run_room, summarize_profile  # noqa: E402
+from tests.scale.drive import (  # noqa: E402
+    PROFILE_MARKS,
+    Entry,
+    profile_by_module,
+    row,
+    run_room,
+    summarize_profile,
+)
 from tests.serverproc import ServerProcess  # noqa: E402
-
-PROFILE_MARKS = {
-    "idle (waiting in epoll)": "do_poll (eventlet/hubs/epolls.py",
-    "broadcast loop (socketio manager.emit: a queue put per client)": "emit (socketio/manager.py",
-    "per-client writer greenlets (engineio: encode, websocket frame, send)": "writer (engineio/socket.py",
-    "  of which the send() syscall loop": "_send_loop (eventlet/greenio/base.py",
-    "eventlet timers (greenlet wake-ups)": "fire_timers (eventlet/hubs/hub.py",
-    "reading client frames": "wait (eventlet/websocket.py",
-    "command pipeline (validate, lock, write, audit, commit)": "_execute (",
-    "SQLAlchemy (anywhere)": "sqlalchemy/",
-}
 
 
 def start_ours(workdir: Path, serve_args: list[str]) -> tuple[ServerProcess, str, str]:

@@ -1,7 +1,7 @@
 """Several server processes on PostgreSQL and Redis behind nginx: one big room, page flips and a vote.
 
     .venv/bin/python tests/bench/bench_scale.py [--tablets 3000] [--procs 3] [--flips 100] [--interval 0.1]
-        [--via nginx|direct] [--no-vote] [--serve-args "..."] [--out FILE]
+        [--via nginx|direct] [--no-vote] [--serve-args "..."] [--profile FILE] [--out FILE]
 
 Starts a cluster on loopback (tests/scale/cluster.py: a throwaway PostgreSQL database, our own
 redis-server, `--procs` x `meeting-server serve --no-worker`, one `meeting-server worker`,
@@ -12,7 +12,9 @@ that ip_hash sends to its process (`--via nginx`), or straight to each process (
 A presenter on the first process flips every `--interval` s; then (unless `--no-vote`) the
 chair opens a poll and every tablet votes at once: every ack after its commit, the count from
 `GET /api/v1/polls/{id}`. Prints the figures and the CPU share of each server process, nginx
-and Redis during the flips. Everything started here is stopped by pid at the end.
+and Redis during the flips. `--profile FILE` records a py-spy profile (raw collapsed stacks)
+of the first process during the flips and prints where its time goes. Everything started here
+is stopped by pid at the end.
 """
 
 from __future__ import annotations
@@ -30,7 +32,14 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from tests.scale.cluster import ORGANIZER, Cluster, missing  # noqa: E402
-from tests.scale.drive import Entry, row, run_room  # noqa: E402
+from tests.scale.drive import (  # noqa: E402
+    PROFILE_MARKS,
+    Entry,
+    profile_by_module,
+    row,
+    run_room,
+    summarize_profile,
+)
 
 
 def children(pid: int) -> list[int]:
@@ -81,7 +90,11 @@ async def bench(opts) -> dict:
             say=say,
             phase_timeout=opts.phase_timeout,
             checkin="http",
+            profile=opts.profile,
         )
+        if opts.profile is not None and opts.profile.exists():
+            out["profile_top"] = summarize_profile(opts.profile)
+            out["profile_modules"] = profile_by_module(opts.profile, PROFILE_MARKS)
         out["procs"] = opts.procs
         out["via"] = opts.via
         return out
@@ -119,6 +132,13 @@ def render(r: dict) -> str:
                 f" exact: {v['count_exact']}"
             )
     lines.append(f"  load average at the end {r.get('loadavg')}")
+    if r.get("profile_modules"):
+        lines.append(
+            "  py-spy, first process, during the flips (share of on-CPU samples whose stack includes):"
+        )
+        lines += [f"    {v:5.1f} %  {k}" for k, v in r["profile_modules"].items()]
+        lines.append("  top self frames:")
+        lines += [f"    {v:5.1f} %  {f}" for f, v in r["profile_top"]]
     return "\n".join(lines)
 
 
@@ -139,6 +159,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--phase-timeout", type=float, default=300.0)
     p.add_argument("--timeout", type=float, default=1500.0, help="overall limit, seconds")
+    p.add_argument("--profile", type=Path, help="py-spy raw profile of the first process (flips)")
     p.add_argument("--out", type=Path)
     opts = p.parse_args(argv)
     if not (

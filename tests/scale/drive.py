@@ -128,6 +128,21 @@ class Profiler:
             self.proc.stderr.close()
 
 
+#: What "where the time goes" counts: the share of py-spy's samples (on-CPU only: py-spy leaves
+#: out a thread waiting in epoll unless `--idle`) whose stack contains each mark.
+PROFILE_MARKS = {
+    "broadcast loop (socketio manager.emit: a queue put per client)": "emit (socketio/manager.py",
+    "per-client writer greenlets (engineio: encode, websocket frame, send)": "writer (engineio/socket.py",
+    "  of which the send() syscall loop": "_send_loop (eventlet/greenio/base.py",
+    "eventlet timers (greenlet wake-ups)": "fire_timers (eventlet/hubs/hub.py",
+    "reading client frames": "wait (eventlet/websocket.py",
+    "command pipeline (validate, lock, write, audit, commit)": "_execute (",
+    "SQLAlchemy (anywhere)": "sqlalchemy/",
+    "Redis: publishing a broadcast": "_publish (socketio/redis_manager.py",
+    "Redis: listener (another process's broadcasts)": "_thread (socketio/pubsub_manager.py",
+}
+
+
 def summarize_profile(path: Path, top: int = 12) -> list[tuple[str, float]]:
     """From py-spy's raw (collapsed) stacks: share of samples per self-frame's function (and file)."""
     if not path.exists():
