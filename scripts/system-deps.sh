@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Install the system packages the tests use (LibreOffice, CJK fonts, Chromium, nginx, poppler),
+# Install the system packages the tests use (LibreOffice, CJK fonts, Chromium, Firefox ESR, WebKitGTK's
+# WebDriver with Xvfb for its MiniBrowser, nginx, poppler),
 # where this machine allows it. Tests that need a missing one skip with a message, except under CI=true.
 set -uo pipefail
-pkgs=(chromium chromium-driver libreoffice-writer-nogui libreoffice-impress-nogui libreoffice-calc-nogui
+pkgs=(chromium chromium-driver firefox-esr webkit2gtk-driver xvfb libreoffice-writer-nogui libreoffice-impress-nogui libreoffice-calc-nogui
       fonts-noto-cjk nginx poppler-utils)
 missing=()
 for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
