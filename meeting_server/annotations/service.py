@@ -11,6 +11,7 @@ import json
 import logging
 import unicodedata
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import func, select, update
@@ -532,24 +533,55 @@ def _segment(text: str, default: str) -> str:
     return s or default
 
 
-def iter_export_all(s: Session, meeting_id: int) -> Iterator[tuple[str, bytes]]:
-    """Every seat's annotations of a meeting: one annotated PDF per (document, seat), then JSON.
+@dataclass
+class CopyJob:
+    """One seat's annotated copy of one document: what `render.write_annotated` needs."""
 
-    Yields ``(path, bytes)`` one file at a time (each PDF is a full copy of its document),
-    so a caller writing a zip holds one PDF in memory at a time. Annotations that cannot be
-    drawn (orphaned, or a document that is not ready) are in ``annotations/annotations.json``
-    only; a PDF that fails is listed there under ``errors``.
+    path: str  # archive path, e.g. annotations/003-Title/A012-Name-42.pdf
+    pdf: str  # the document's current PDF in blob storage
+    items: list[dict[str, Any]]
+    author: str
+    points: int  # ink points over all items: a cost estimate for sharing the work out
+
+
+@dataclass
+class ExportPlan:
+    """Every seat's annotated copies of a meeting, and the body of ``annotations.json``."""
+
+    copies: list[CopyJob]
+    body: dict[str, Any]
+
+    def json_bytes(self, errors: list[dict[str, Any]]) -> bytes:
+        body = dict(self.body, errors=list(errors))
+        return json.dumps(body, ensure_ascii=False, indent=1).encode("utf-8")
+
+
+def _ink_points(item: dict[str, Any]) -> int:
+    strokes = item.get("strokes") or [item.get("points") or []]
+    try:
+        return sum(len(x) for x in strokes if x)
+    except TypeError:
+        return 0
+
+
+def export_plan(s: Session, meeting_id: int) -> ExportPlan:
+    """Read (once, no rendering) what every seat's annotated copies of a meeting are made of.
+
+    One copy per (document, seat) with annotations on the document's current version;
+    annotations that cannot be drawn (orphaned, or a document that is not ready) are in
+    ``annotations/annotations.json`` only.
     """
-    from ..documents import render
+    from ..core import storage
     from ..documents.service import list_documents
     from ..roster.models import Attendee
 
+    store = storage.get()
     docs = list_documents(s, meeting_id)
     people = {
         a.id: a
         for a in s.scalars(select(Attendee).where(Attendee.meeting_id == meeting_id).order_by(Attendee.id))
     }
-    out_docs, out_rows, errors = [], [], []
+    out_docs, out_rows, copies = [], [], []
     for d in docs:
         carry_over(s, d)
         rows = list_for_seat(s, d, None)
@@ -567,25 +599,51 @@ def iter_export_all(s: Session, meeting_id: int) -> Iterator[tuple[str, bytes]]:
         if d.status != "ready" or not d.pdf_sha256:
             continue
         folder = f"annotations/{d.id:03d}-{_segment(d.title, 'document')}"
-        for aid in dict.fromkeys(r.attendee_id for r in rows):
+        mine: dict[int, list[Annotation]] = {}
+        for r in rows:
+            if r.version == d.version and not r.orphaned:
+                mine.setdefault(r.attendee_id, []).append(r)
+        for aid, seat_rows in mine.items():
             a = people[aid]
-            mine = [r for r in rows if r.attendee_id == aid and r.version == d.version and not r.orphaned]
-            if not mine:
-                continue
-            path = f"{folder}/{_segment(a.seat or 'seat', 'seat')}-{_segment(a.name, 'attendee')}-{a.id}.pdf"
-            try:
-                yield path, annotated_pdf(s, d, a)
-            except (render.DocumentError, Conflict) as e:
-                log.warning("annotated copy %s failed: %s", path, e)
-                errors.append({"path": path, "error": getattr(e, "message", str(e))})
+            items = export_items(seat_rows)
+            copies.append(
+                CopyJob(
+                    path=f"{folder}/{_segment(a.seat or 'seat', 'seat')}-{_segment(a.name, 'attendee')}-{a.id}.pdf",
+                    pdf=str(store.path(d.pdf_sha256)),
+                    items=items,
+                    author=author_name(a),
+                    points=sum(_ink_points(i) for i in items),
+                )
+            )
     body = {
         "meeting_id": meeting_id,
         "coordinates": "PDF points of the displayed page, origin top-left",
         "documents": out_docs,
         "annotations": out_rows,
-        "errors": errors,
     }
-    yield "annotations/annotations.json", json.dumps(body, ensure_ascii=False, indent=1).encode("utf-8")
+    return ExportPlan(copies, body)
+
+
+def iter_export_all(s: Session, meeting_id: int) -> Iterator[tuple[str, bytes]]:
+    """Every seat's annotations of a meeting: one annotated PDF per (document, seat), then JSON.
+
+    Yields ``(path, bytes)`` one file at a time (each PDF is a full copy of its document),
+    so a caller writing a zip holds one PDF in memory at a time. Annotations that cannot be
+    drawn (orphaned, or a document that is not ready) are in ``annotations/annotations.json``
+    only; a PDF that fails is listed there under ``errors``. (The archive job builds the
+    same copies from `export_plan` in two processes, see `archive.copies`.)
+    """
+    from ..documents import render
+
+    plan = export_plan(s, meeting_id)
+    errors = []
+    for job in plan.copies:
+        try:
+            yield job.path, render.export_annotated(job.pdf, job.items, job.author)
+        except render.DocumentError as e:
+            log.warning("annotated copy %s failed: %s", job.path, e)
+            errors.append({"path": job.path, "error": e.message})
+    yield "annotations/annotations.json", plan.json_bytes(errors)
 
 
 def export_all(s: Session, meeting_id: int) -> dict[str, bytes]:

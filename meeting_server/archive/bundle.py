@@ -1,6 +1,8 @@
 """The sealed archive of one meeting: a zip with a signed manifest.
 
-Layout of the zip (entries in this order, all ZIP_DEFLATED, UTF-8 names)::
+Layout of the zip (entries in this order, UTF-8 names; files that are compressed already
+(PDF, images, Office packages, zips: see ``STORED_SUFFIXES``) are stored, the others
+deflated)::
 
     <every given file, sorted by path>, audit.jsonl among them
     manifest.json   {"format": "meeting-archive/1", "meeting", "organization",
@@ -51,6 +53,24 @@ MINUTES_NAME = "minutes.pdf"
 RESERVED = frozenset({MANIFEST_NAME, SIGNATURE_NAME, AUDIT_NAME})
 
 _CHUNK = 1 << 20
+#: Formats that are compressed already: deflating them again costs about 30 MB/s for a few percent.
+STORED_SUFFIXES = frozenset(
+    {
+        ".pdf",
+        ".zip",
+        ".png",
+        ".jpg",
+        ".jpeg",
+        ".gif",
+        ".webp",
+        ".docx",
+        ".pptx",
+        ".xlsx",
+        ".odt",
+        ".odp",
+        ".ods",
+    }
+)
 #: bidirectional controls can make "gpj.exe" display as "exe.jpg"
 _BIDI = set("\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 
@@ -113,7 +133,8 @@ def safe_name(text: str, default: str = "file") -> str:
 
 def _zinfo(name: str, when: datetime) -> zipfile.ZipInfo:
     info = zipfile.ZipInfo(name, date_time=when.timetuple()[:6])
-    info.compress_type = zipfile.ZIP_DEFLATED
+    suffix = os.path.splitext(name)[1].lower()
+    info.compress_type = zipfile.ZIP_STORED if suffix in STORED_SUFFIXES else zipfile.ZIP_DEFLATED
     # zipfile sets the UTF-8 flag (0x800) itself on every non-ASCII name
     info.external_attr = 0o644 << 16
     info.create_system = 3

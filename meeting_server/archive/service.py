@@ -644,29 +644,39 @@ class _Superseded(Exception):
 
 def _annotation_files(
     meeting_id: int, work: Path, progress: Callable[[float, str], None]
-) -> tuple[dict[str, Path], list[str]]:
-    """Every seat's annotated copies, written to `work` one at a time (adapter to the annotations domain)."""
-    try:
-        from ..annotations import service as ann
-    except ImportError:
-        return {}, ["annotations: the annotations domain is not installed; no annotated copies"]
-    gen = getattr(ann, "iter_export_all", None)
-    if gen is None:
-        fn = getattr(ann, "export_all", None)
-        if fn is None:
-            return {}, ["annotations: the annotations domain has no export; no annotated copies"]
-        gen = lambda s, mid: iter(fn(s, mid).items())  # noqa: E731
-    out: dict[str, Path] = {}
-    folder = work / "annotations"
+) -> tuple[dict[str, Path | bytes], list[str]]:
+    """Every seat's annotated copies and ``annotations/annotations.json`` (adapter to the annotations domain).
+
+    What to draw is read in one short transaction (`annotations.service.export_plan`); the copies
+    are then made outside it, in this process and one helper process (`archive.copies`).
+    """
+    from ..annotations import service as ann
+    from .copies import make_copies
+
     with db.reader() as s:
-        for n, (path, data) in enumerate(gen(s, meeting_id), 1):
-            # End the read transaction between files: on SQLite it holds the write lock.
-            s.commit()
-            target = folder / f"{n:06d}.bin"
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(data)
-            out[path] = target
-            progress(min(0.8, 0.3 + 0.5 * (1 - 1 / (1 + n / 25))), f"annotated copies ({n})")
+        plan = ann.export_plan(s, meeting_id)
+    folder = work / "annotations"
+    jobs = [
+        {"pdf": c.pdf, "items": c.items, "author": c.author, "target": str(folder / f"{n:06d}.pdf")}
+        for n, c in enumerate(plan.copies, 1)
+    ]
+    # the largest first: the helper takes from the back, so both end at about the same time
+    order = sorted(range(len(jobs)), key=lambda i: -plan.copies[i].points)
+
+    def report(done: int, total: int) -> None:
+        progress(0.3 + 0.5 * done / max(total, 1), f"annotated copies ({done}/{total})")
+
+    results = make_copies([jobs[i] for i in order], folder / "work", report)
+    out: dict[str, Path | bytes] = {}
+    errors = []
+    for i, res in zip(order, results, strict=True):
+        copy = plan.copies[i]
+        if "error" in res:
+            log.warning("annotated copy %s failed: %s", copy.path, res["error"])
+            errors.append({"path": copy.path, "error": res["error"]})
+        else:
+            out[copy.path] = Path(jobs[i]["target"])
+    out["annotations/annotations.json"] = plan.json_bytes(errors)
     return out, []
 
 

@@ -1132,9 +1132,10 @@ def export_annotated(
     """A copy of the PDF carrying the annotations as real PDF annotations, with title=author.
 
     Each annotation: ``{"page": n (from 1), "kind": ..., "points": [[x, y], ...],
-    "rect": [x0, y0, x1, y1], "color": "#rrggbb", "width": float, "text": str,
-    "font_size": float}`` in the page's displayed coordinates (points, origin top-left,
-    rotation applied: the same space as ``pdf_page_sizes`` and the page images).
+    "strokes": [[[x, y], ...], ...], "rect": [x0, y0, x1, y1], "color": "#rrggbb",
+    "width": float, "text": str, "font_size": float}`` in the page's displayed coordinates
+    (points, origin top-left, rotation applied: the same space as ``pdf_page_sizes`` and the
+    page images).
 
     kinds: ``pen`` (ink), ``highlighter`` (ink, opacity 0.35, multiply, default width 12),
     ``highlight`` (highlight annotation over ``rect`` or the points' bounding box),
@@ -1142,26 +1143,182 @@ def export_annotated(
     the appearance embeds a subset of a CJK font so Chinese shows in any viewer).
     An invalid annotation raises 400 ``invalid_annotation``; nothing is skipped silently.
     """
-    doc = _open_pdf(pdf_path)
-    with doc:
-        n_pages = doc.page_count
-        for i, a in enumerate(annotations):
-            try:
-                page_no = int(a["page"])
-                kind = a["kind"]
-            except (KeyError, TypeError, ValueError):
-                raise _bad_annotation("needs 'page' and 'kind'", i) from None
-            if not 1 <= page_no <= n_pages:
-                raise _bad_annotation(f"page {page_no} is not in 1..{n_pages}", i)
-            page = doc[page_no - 1]
-            try:
-                annot = _add_annotation(page, kind, a)
-            except DocumentError as e:
-                raise _bad_annotation(e.details.get("why", e.message), i) from None
-            annot.set_info(title=author)
-            annot.update()
-        doc.subset_fonts()  # free-text appearances embed the CJK font: 3.5 MB -> a few KB
-        return doc.tobytes(garbage=3, deflate=True)
+    with tempfile.TemporaryDirectory(prefix="export-") as tmp:
+        target = Path(tmp) / "annotated.pdf"
+        write_annotated(pdf_path, annotations, author, target)
+        return target.read_bytes()
+
+
+def write_annotated(
+    pdf_path: str | os.PathLike[str],
+    annotations: Iterable[Mapping[str, Any]],
+    author: str,
+    target: str | os.PathLike[str],
+) -> int:
+    """``export_annotated`` written to the file ``target``; returns its size.
+
+    The copy is the original file with an incremental update appended (the original bytes
+    stay as they are, the annotations are new objects after them), so a 50-page document
+    is not rewritten for each seat. Ink (``pen``, ``highlighter``), by far the most
+    annotations, is written directly as Ink annotation objects with an appearance stream
+    (PDF path operators), not point by point through PyMuPDF's annotation API. A copy
+    with ``text`` annotations (whose appearance embeds a font that must be subset) or of
+    a file MuPDF had to repair is rewritten whole instead.
+    """
+    items = list(annotations)
+    target = Path(target)
+    shutil.copyfile(pdf_path, target)
+    try:
+        doc = _open_pdf(target)
+    except BaseException:
+        target.unlink(missing_ok=True)
+        raise
+    try:
+        with doc:
+            n_pages = doc.page_count
+            inks: dict[int, list[str]] = {}
+            matrices: dict[int, tuple[float, ...]] = {}
+            fonts = False
+            title = pymupdf.get_pdf_str(author)
+            for i, a in enumerate(items):
+                try:
+                    page_no = int(a["page"])
+                    kind = a["kind"]
+                except (KeyError, TypeError, ValueError):
+                    raise _bad_annotation("needs 'page' and 'kind'", i) from None
+                if not 1 <= page_no <= n_pages:
+                    raise _bad_annotation(f"page {page_no} is not in 1..{n_pages}", i)
+                try:
+                    if kind in ("pen", "highlighter"):
+                        ref = _ink_objects(doc, page_no - 1, kind, a, title, matrices)
+                        inks.setdefault(page_no, []).append(ref)
+                        continue
+                    page = doc[page_no - 1]
+                    annot = _add_annotation(page, kind, a)
+                except DocumentError as e:
+                    raise _bad_annotation(e.details.get("why", e.message), i) from None
+                fonts = fonts or kind == "text"
+                annot.set_info(title=author)
+                annot.update()
+            for page_no, refs in inks.items():
+                _append_annots(doc, doc.page_xref(page_no - 1), refs)
+            if fonts or not doc.can_save_incrementally():
+                if fonts:
+                    doc.subset_fonts()  # free-text appearances embed the CJK font: 3.5 MB -> a few KB
+                data = doc.tobytes(garbage=3, deflate=True)
+            else:
+                doc.saveIncr()
+                data = None
+        if data is not None:
+            target.write_bytes(data)
+        return target.stat().st_size
+    except BaseException:
+        target.unlink(missing_ok=True)
+        raise
+
+
+def _num(v: float) -> str:
+    return f"{v:.2f}"
+
+
+def _ink_objects(
+    doc: pymupdf.Document,
+    index: int,
+    kind: str,
+    a: Mapping[str, Any],
+    title: str,
+    matrices: dict[int, tuple[float, ...]],
+) -> str:
+    """Write one Ink annotation (dictionary and appearance stream); returns its reference.
+
+    The points are mapped from displayed page space (origin top-left, rotation applied)
+    to PDF user space with one matrix per page (derotation, then PyMuPDF's page space to
+    PDF space), in plain float arithmetic; ``matrices`` caches it per page index.
+    """
+    page_xref = doc.page_xref(index)
+    m = matrices.get(index)
+    if m is None:
+        page = doc[index]
+        m = matrices[index] = tuple(page.derotation_matrix * _page_to_pdf(page))
+    ma, mb, mc, md, me, mf = m
+    r, g, b = _rgb(a.get("color"), "#ffd400" if kind == "highlighter" else "#d00000")
+    width = a.get("width")
+    try:
+        width = float(width) if width is not None else (2.0 if kind == "pen" else 12.0)
+    except (TypeError, ValueError):
+        raise _bad_annotation("width must be a number") from None
+    if not math.isfinite(width) or width < 0:
+        raise _bad_annotation("width must be a finite number")
+    strokes = a.get("strokes") or [a.get("points")]
+    ink, ops = [], []
+    x0 = y0 = math.inf
+    x1 = y1 = -math.inf
+    for stroke in strokes:
+        pts = _points(stroke)
+        xs = [x * ma + y * mc + me for x, y in pts]
+        ys = [x * mb + y * md + mf for x, y in pts]
+        xy = ["%.2f %.2f" % p for p in zip(xs, ys, strict=True)]  # noqa: UP031 (faster than f-strings here)
+        ink.append("[" + " ".join(xy) + "]")
+        ops.append(xy[0] + " m " + (" l ".join(xy[1:]) + " l S" if len(xy) > 1 else xy[0] + " l S"))
+        x0, x1 = min(x0, min(xs)), max(x1, max(xs))
+        y0, y1 = min(y0, min(ys)), max(y1, max(ys))
+    pad = width / 2 + 1
+    rect = f"[{_num(x0 - pad)} {_num(y0 - pad)} {_num(x1 + pad)} {_num(y1 + pad)}]"
+    color = f"{r:.4g} {g:.4g} {b:.4g}"
+    if kind == "highlighter":
+        alpha = "/CA 0.35/BM/Multiply"
+        resources, gs = "<</ExtGState<</H<</Type/ExtGState/CA 0.35/ca 0.35/BM/Multiply>>>>>>", "/H gs "
+    else:
+        alpha, resources, gs = "", "<<>>", ""
+    ap = doc.get_new_xref()
+    doc.update_object(ap, f"<</Type/XObject/Subtype/Form/BBox{rect}/Resources{resources}>>")
+    body = f"q {gs}{color} RG {_num(width)} w 1 J 1 j\n" + "\n".join(ops) + "\nQ\n"
+    doc.update_stream(ap, body.encode("ascii"))
+    xref = doc.get_new_xref()
+    doc.update_object(
+        xref,
+        f"<</Type/Annot/Subtype/Ink/Rect{rect}/InkList[{' '.join(ink)}]/C[{color}]"
+        f"/BS<</W {_num(width)}>>/F 4{alpha}/T{title}/M{pymupdf.get_pdf_str(_pdf_now())}"
+        f"/P {page_xref} 0 R/AP<</N {ap} 0 R>>>>",
+    )
+    return f"{xref} 0 R"
+
+
+def _page_to_pdf(page: pymupdf.Page) -> pymupdf.Matrix:
+    """The matrix PyMuPDF's own ``add_ink_annot`` maps (derotated) points with to PDF space.
+
+    Like that method, it is taken with the page's rotation set to 0 for the moment:
+    ``page.transformation_matrix`` of a rotated page drops the CropBox offset.
+    """
+    rotation = page.rotation
+    if not rotation:
+        return ~page.transformation_matrix
+    page.set_rotation(0)
+    try:
+        return ~page.transformation_matrix
+    finally:
+        page.set_rotation(rotation)
+
+
+def _pdf_now() -> str:
+    return time.strftime("D:%Y%m%d%H%M%SZ", time.gmtime())
+
+
+def _append_annots(doc: pymupdf.Document, page_xref: int, refs: list[str]) -> None:
+    """Add annotation references to a page's /Annots (an array in the page, or an indirect one)."""
+    kind, value = doc.xref_get_key(page_xref, "Annots")
+    if kind == "xref":
+        target = int(value.split()[0])
+        old = doc.xref_object(target, compressed=True).strip()
+        if old.startswith("[") and old.endswith("]"):
+            doc.update_object(target, old[:-1] + " " + " ".join(refs) + "]")
+            return
+        old_items = ""
+    elif kind == "array":
+        old_items = value.strip()[1:-1]
+    else:
+        old_items = ""
+    doc.xref_set_key(page_xref, "Annots", "[" + " ".join(x for x in (old_items, *refs) if x) + "]")
 
 
 def _add_annotation(page: pymupdf.Page, kind: str, a: Mapping[str, Any]) -> pymupdf.Annot:
