@@ -85,17 +85,13 @@ def cmd_serve(args) -> int:
     from .app import create_app
 
     app = create_app(settings)
-    worker = None
-    if not args.no_worker:
-        worker = subprocess.Popen([sys.executable, "-m", "meeting_server.cli", "worker"], env=os.environ.copy())
+    from .extensions import socketio
+
+    worker = None if args.no_worker else WorkerSupervisor()
 
     def stop(*_a):
-        if worker and worker.poll() is None:
-            worker.terminate()
-            try:
-                worker.wait(5)
-            except subprocess.TimeoutExpired:
-                worker.kill()
+        if worker:
+            worker.stop()
         os._exit(0)
 
     signal.signal(signal.SIGTERM, stop)
@@ -106,10 +102,11 @@ def cmd_serve(args) -> int:
         info = demo.ensure_demo(settings)
         base = settings.public_url or f"http://{_display_host(args.host)}:{args.port}"
         demo.print_welcome(base, info)
-    from .extensions import socketio
     from .live import watcher
 
     watcher.start(app)
+    if worker:
+        worker.start(socketio)
     if args.gc == "tuned":
         start_gc_tuning(socketio)
     print(f"meeting-server: listening on http://{args.host}:{args.port} ({mode})", flush=True)
@@ -123,6 +120,79 @@ def cmd_serve(args) -> int:
     finally:
         stop()
     return 0
+
+
+class WorkerSupervisor:
+    """`serve`'s embedded `meeting-server worker`: started, watched, and started again when it dies.
+
+    A worker killed (OOM, crash, an operator's SIGKILL) comes back after WORKER_BACKOFF[n] seconds,
+    n counting the deaths in a row (a worker that ran WORKER_STABLE seconds resets it). The new
+    worker re-queues the renders the dead one held at once: their leases name a dead holder
+    (`documents.jobs.holder`).
+    """
+
+    def __init__(self, argv: list[str] | None = None):
+        self.argv = argv or [sys.executable, "-m", "meeting_server.cli", "worker"]
+        self.proc: subprocess.Popen | None = None
+        self.started_at = 0.0
+        self.deaths = 0
+        self.restarts = 0
+        self.stopping = False
+        self.spawn()
+
+    def spawn(self) -> None:
+        import time
+
+        self.proc = subprocess.Popen(self.argv, env=os.environ.copy())
+        self.started_at = time.monotonic()
+
+    def start(self, socketio) -> None:
+        socketio.start_background_task(self.watch, socketio.sleep)
+
+    def check(self, now: float) -> float | None:
+        """One look at the worker: None while it runs, else how long to wait before starting another."""
+        if self.stopping or self.proc is None or self.proc.poll() is None:
+            return None
+        code = self.proc.returncode
+        self.deaths = 1 if now - self.started_at >= WORKER_STABLE else self.deaths + 1
+        delay = WORKER_BACKOFF[min(self.deaths, len(WORKER_BACKOFF)) - 1]
+        print(
+            f"meeting-server: the worker (pid {self.proc.pid}) stopped with {code}; starting another in {delay:g} s",
+            file=sys.stderr,
+            flush=True,
+        )
+        return delay
+
+    def watch(self, sleep, rounds: int | None = None) -> None:
+        import time
+
+        n = 0
+        while not self.stopping and (rounds is None or n < rounds):
+            n += 1
+            delay = self.check(time.monotonic())
+            if delay is None:
+                sleep(WORKER_POLL)
+                continue
+            sleep(delay)
+            if not self.stopping:
+                self.spawn()
+                self.restarts += 1
+
+    def stop(self) -> None:
+        self.stopping = True
+        w = self.proc
+        if w and w.poll() is None:
+            w.terminate()
+            try:
+                w.wait(5)
+            except subprocess.TimeoutExpired:
+                w.kill()
+
+
+#: Seconds between looks at the embedded worker, and the waits before starting it again.
+WORKER_POLL = 0.5
+WORKER_BACKOFF = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0)
+WORKER_STABLE = 60.0
 
 
 def _serve_eventlet(app, host: str, port: int, backlog: int) -> None:
@@ -223,10 +293,41 @@ def cmd_worker(args) -> int:
     from .documents import jobs
 
     jobs.requeue_stale(settings)
-    consumer = huey.create_consumer(workers=args.workers, worker_type="process", periodic=False, check_worker_health=True,
-                                    max_delay=1.0)  # idle polling back-off: jobs start within a second
+    consumer = _consumer_class()(
+        huey,
+        workers=args.workers,
+        worker_type="process",
+        periodic=False,
+        check_worker_health=True,
+        health_check_interval=2.0,
+        max_delay=1.0,  # idle polling back-off: jobs start within a second
+    )
+    consumer.settings = settings
     consumer.run()
     return 0
+
+
+def _consumer_class():
+    """Huey's consumer, which also re-queues the renders of a worker process it had to replace."""
+    from huey.consumer import Consumer
+
+    class WorkerConsumer(Consumer):
+        settings = None
+
+        def check_worker_health(self):
+            healthy = super().check_worker_health()
+            if (
+                not healthy and self.settings is not None
+            ):  # a worker process died (OOM, crash) and was replaced
+                from .documents import jobs
+
+                try:
+                    jobs.requeue_stale(self.settings, dead_only=True)
+                except Exception:  # the database may be briefly away: the next death or start looks again
+                    self._logger.exception("could not re-queue the renders of a dead worker")
+            return healthy
+
+    return WorkerConsumer
 
 
 def cmd_create_user(args) -> int:
@@ -312,7 +413,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--port", type=int, default=8000)
     s.add_argument("--async-mode", choices=["eventlet", "gevent", "threading"], default=None)
     s.add_argument("--demo", action="store_true", help="seed a demo meeting and print where to open it")
-    s.add_argument("--no-worker", action="store_true", help="do not start a worker (run `meeting-server worker` yourself)")
+    s.add_argument(
+        "--no-worker",
+        action="store_true",
+        help="do not start a worker (run `meeting-server worker` yourself)",
+    )
     s.add_argument(
         "--backlog",
         type=int,

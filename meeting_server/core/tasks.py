@@ -45,7 +45,9 @@ def configure(s: Settings) -> Any:
     if s.redis_url:
         huey = RedisHuey("meeting-server", url=s.redis_url, immediate=s.tasks_immediate)
     else:
-        huey = SqliteHuey("meeting-server", filename=str(s.data_dir / "tasks.sqlite"), immediate=s.tasks_immediate)
+        huey = SqliteHuey(
+            "meeting-server", filename=str(s.data_dir / "tasks.sqlite"), immediate=s.tasks_immediate
+        )
     _tasks.clear()
     for name, target in JOBS.items():
         module, func = target.split(":")
@@ -56,6 +58,11 @@ def configure(s: Settings) -> Any:
 
 def enqueue(name: str, *args: Any) -> None:
     _tasks[name](*args)
+
+
+def enqueue_in(delay: float, name: str, *args: Any) -> None:
+    """Run a job once `delay` seconds have passed (the consumer's scheduler starts it)."""
+    _tasks[name].schedule(args=args, delay=delay)
 
 
 def ensure_worker_ready() -> None:

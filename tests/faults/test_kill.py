@@ -7,13 +7,17 @@ acknowledged is all there, that nothing half-written is visible, and that the in
 
 from __future__ import annotations
 
+import os
+import signal
 import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
+from meeting_server.documents import jobs
 from tests.conftest import make_pdf
 from tests.faults.conftest import kill_tree
 
@@ -132,9 +136,11 @@ def test_sigkill_during_rendering(fault_server):
     srv = fault_server
     doc_id = _rendering(srv)
     srv.kill()
-    # The server comes back after the render lease ran out (an immediate restart is the strict xfail
-    # tests/faults/test_render_recovery.py::test_immediate_restart_renders_again).
-    srv.sql("UPDATE documents SET render_heartbeat = datetime('now', '-10 minutes') WHERE id = ?", doc_id)
+    # Restarted at once: the lease is fresh, but it names a holder whose process is gone, so the new
+    # worker takes it at once (not after the 60 s LEASE).
+    (claim,) = srv.sql("SELECT render_claim FROM documents WHERE id = ?", doc_id)[0]
+    assert jobs.parse_holder(claim) is not None, claim
+    srv.wait(lambda: jobs.holder_state(claim) == "dead", 10, "the killed render process to be gone")
     srv.restart()
     doc = srv.wait_document(doc_id, srv.token, timeout=120)
     assert doc["status"] == "ready", doc
@@ -151,29 +157,43 @@ def test_sigkill_during_rendering(fault_server):
     assert rows == [(120, 120)]  # every page once: the killed job's pages were replaced, not doubled
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "cli.py / documents/jobs.py: when the worker process dies (OOM-killed, crashed), `serve` does not start "
-        "another, and the job it was running is lost: the document stays 'processing' for ever (no retry, no "
-        "failure). `serve` should watch its worker and restart it; the restarted worker must re-queue the "
-        "lost render (see test_render_recovery.py)."
-    ),
-)
 def test_worker_killed_mid_render_is_retried_or_fails(fault_server):
+    """The worker dies (OOM, crash): `serve` starts another, which takes the dead holder's lease at once."""
     srv = fault_server
+    doc_id = _rendering(srv)
+    old = srv.worker_pid()
+    (claim,) = srv.sql("SELECT render_claim FROM documents WHERE id = ?", doc_id)[0]
+    kill_tree(old)  # the worker (Huey's consumer and its processes) only: the server keeps running
+    new = srv.wait(lambda: [p for p in srv.children() if p != old and _is_worker(p)], 20, "a new worker")
+    assert srv.proc.poll() is None
+    # Taken over by the new worker well before the 60 s lease of the killed one would run out.
+    srv.wait(lambda: _claim_or_done(srv, doc_id, claim), 20, "the render to be taken over", step=0.2)
+    doc = srv.wait_document(doc_id, srv.token, timeout=120)
+    assert doc["status"] == "ready" and doc["page_count"] == len(doc["pages"]) == 120, doc
+    assert new[0] in srv.children()
+    # Only the worker's processes themselves: Huey's consumer replaces a dead render process too, and the
+    # render that process held is re-queued (its holder is dead) without restarting anything else.
+    doc_id = _rendering(srv)
+    (claim,) = srv.sql("SELECT render_claim FROM documents WHERE id = ?", doc_id)[0]
+    holder_pid = jobs.parse_holder(claim)["pid"]
+    assert holder_pid in srv.children(new[0]), (holder_pid, srv.children(new[0]))
+    os.kill(holder_pid, signal.SIGKILL)
+    srv.wait(lambda: _claim_or_done(srv, doc_id, claim), 30, "the render to be taken over", step=0.2)
+    doc = srv.wait_document(doc_id, srv.token, timeout=120)
+    assert doc["status"] == "ready" and doc["page_count"] == len(doc["pages"]) == 120, doc
+    assert srv.worker_pid() == new[0]
+
+
+def _is_worker(pid: int) -> bool:
     try:
-        doc_id = _rendering(srv)
-        kill_tree(srv.worker_pid())  # the worker only: the server keeps running
-        doc = srv.wait(
-            lambda: srv.document(doc_id)["status"] != "processing" and srv.document(doc_id),
-            8,
-            "the document to leave 'processing'",
-            step=0.5,
-        )
-        assert doc["status"] in ("ready", "failed")
-    finally:
-        srv.stop()  # the next test starts from a whole server (with a worker)
+        return b"worker" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+
+
+def _claim_or_done(srv, doc_id: int, old_claim: str) -> bool:
+    (claim, status) = srv.sql("SELECT render_claim, status FROM documents WHERE id = ?", doc_id)[0]
+    return status != "processing" or (claim is not None and claim != old_claim)
 
 
 def _ended_meeting_with_material(srv) -> int:
