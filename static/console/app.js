@@ -795,7 +795,34 @@ function pollCard(p) {
       p.status === "closed" && published ? h("span", { class: "badge badge-ok", i18n: "console.poll_published" }) : null,
       p.status === "closed" && published && !(S.dismissed || new Set()).has(p.id) ? h("button", { type: "button", class: "btn btn-ghost", i18n: "console.poll_dismiss", "data-testid": "poll-dismiss", on: { click: () => cmd("poll.dismiss") } }) : null,
       p.status === "draft" || p.status === "open" ? h("button", { type: "button", class: "btn btn-ghost", i18n: "console.poll_cancel", on: { click: () => cmd("poll.cancel") } }) : null,
-      p.status === "closed" || p.status === "cancelled" ? h("button", { type: "button", class: "btn btn-ghost", i18n: "console.poll_revote", on: { click: () => cmd("poll.revote") } }) : null) : null);
+      p.status === "closed" || p.status === "cancelled" ? h("button", { type: "button", class: "btn btn-ghost", i18n: "console.poll_revote", "data-testid": "poll-revote", on: { click: () => revote(p) } }) : null,
+      p.status === "closed" ? exportButtons(p) : null) : null);
+}
+
+/** A new round of a closed or cancelled poll (a draft with the same set-up), opened at once if asked. */
+async function revote(p) {
+  if (!(await confirmDialog("console.poll_revote_confirm", p.title))) return;
+  const ack = await live.request("poll.revote", { poll_id: p.id });
+  if (!ack.ok) { showError(ack.error); return; }
+  const { ok: _ok, ...poll } = ack;
+  if (poll.id) S.polls.set(poll.id, { ...(S.polls.get(poll.id) || {}), ...poll });
+  toast(t("console.poll_revoted", { n: poll.round || 2 }), "ok");
+  renderPolls();
+}
+
+/** The poll's results as CSV (spreadsheets) or JSON, as files. */
+function exportButtons(p) {
+  const get = async (ext) => {
+    try {
+      await api.download(`/polls/${p.id}/results.${ext}`, `poll-${p.id}-round${p.round || 1}.${ext}`);
+    } catch (e) {
+      showError(e);
+    }
+  };
+  return [
+    h("button", { type: "button", class: "btn btn-ghost", "data-testid": "poll-export-csv", on: { click: () => get("csv") } }, t("console.poll_export", { what: "CSV" })),
+    h("button", { type: "button", class: "btn btn-ghost", "data-testid": "poll-export-json", on: { click: () => get("json") } }, t("console.poll_export", { what: "JSON" })),
+  ];
 }
 
 function renderPollProgress(id) {

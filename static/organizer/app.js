@@ -172,6 +172,8 @@ function connectMeeting(meetingId) {
         const a = M.meeting?.attendees.find((x) => x.id === c.attendee_id);
         if (a) { a.checked_in = c.checked_in; const cell = document.querySelector(`[data-checkin="${a.id}"]`); if (cell) cell.textContent = a.checked_in ? "✓" : ""; }
       },
+      minutes: () => after.onMinutes?.(),
+      "archive.progress": (b) => after.onArchive?.(b),
     },
   });
 }
@@ -711,25 +713,201 @@ function runTab(el) {
 }
 
 // ---------------------------------------------------------------- after the meeting
+/** Handlers for `minutes` and `archive.progress` while the "after" tab is open. */
+const after = { onMinutes: null, onArchive: null };
+
 function afterTab(el) {
   const m = M.meeting;
-  const status = h("p", { class: "muted", role: "status" });
-  const tryGet = async (path, filename) => {
-    status.textContent = t("common.loading");
-    try {
-      const r = await api.download(path, filename);
-      status.textContent = r.pending ? t("org.preparing", { progress: r.data?.progress != null ? Math.round(r.data.progress * 100) + "%" : "…" }) : t("org.downloaded", { size: fmtNumber(Math.round((r.size || 0) / 1024)) });
-    } catch (e) {
-      status.textContent = e.status === 404 || e.status === 405 ? t("org.not_available") : describeError(e);
-    }
-  };
+  const minutesBox = h("div", { class: "card", "data-testid": "minutes-review" });
+  const archiveBox = h("div", { class: "card", "data-testid": "archive-card" });
   fill(el,
     m.status === "draft" || m.status === "live" ? h("p", { class: "notice", i18n: "org.after_hint" }) : null,
-    h("div", { class: "card" }, h("h3", { i18n: "org.minutes" }), h("p", { class: "muted", i18n: "org.minutes_hint" }),
-      h("button", { type: "button", class: "btn", i18n: "org.minutes_download", "data-testid": "minutes", on: { click: () => tryGet(`/meetings/${m.id}/minutes`, `minutes-${m.id}.pdf`) } })),
-    h("div", { class: "card" }, h("h3", { i18n: "org.archive" }), h("p", { class: "muted", i18n: "org.archive_hint" }),
-      h("button", { type: "button", class: "btn", i18n: "org.archive_download", "data-testid": "archive", on: { click: () => tryGet(`/meetings/${m.id}/archive`, `meeting-${m.id}-archive.zip`) } })),
+    minutesBox, archiveBox);
+  minutesReview(minutesBox);
+  archiveCard(archiveBox);
+}
+
+/** The minutes: every item as written, its history, and the steps draft -> submitted -> approved. */
+async function minutesReview(box) {
+  const m = M.meeting;
+  const status = h("p", { class: "muted", role: "status", "aria-live": "polite" });
+  const pdfBtn = h("button", { type: "button", class: "btn", i18n: "org.minutes_download", "data-testid": "minutes", on: { click: async () => {
+    status.textContent = t("common.loading");
+    try {
+      const r = await api.download(`/meetings/${m.id}/minutes`, `minutes-${m.id}.pdf`);
+      status.textContent = r.pending ? t("org.preparing", { progress: r.data?.progress != null ? Math.round(r.data.progress * 100) + "%" : "…" }) : t("org.downloaded", { size: fmtNumber(Math.round((r.size || 0) / 1024)) });
+    } catch (e) {
+      status.textContent = describeError(e);
+    }
+  } } });
+  let mins;
+  try {
+    mins = await api.get(`/meetings/${m.id}/minutes/items`);
+  } catch (e) {
+    fill(box, h("h3", { i18n: "org.minutes" }), h("p", { class: "muted" }, e.status === 404 ? t("org.not_available") : describeError(e)), pdfBtn, status);
+    return;
+  }
+  const step = async (name, body = {}) => {
+    try {
+      await api.post(`/meetings/${m.id}/minutes/${name}`, body);
+      toast(t("org.minutes_" + name + "_done"), "ok");
+      minutesReview(box);
+    } catch (e) {
+      showError(e);
+    }
+  };
+  const reopen = async () => {
+    const note = h("textarea", { maxlength: "2000", "data-testid": "minutes-reopen-note", "aria-label": t("org.minutes_reopen_note") });
+    const v = await dialog({ titleKey: "org.minutes_reopen", body: h("label", { class: "field" }, h("span", { i18n: "org.minutes_reopen_note" }), note),
+      actions: [{ i18n: "common.cancel", value: null, kind: "ghost" }, { i18n: "org.minutes_reopen", value: "ok", kind: "primary", testid: "dlg-ok" }] });
+    if (v === "ok") step("reopen", note.value.trim() ? { note: note.value.trim() } : {});
+  };
+  const approve = async () => {
+    if (await confirmDialog("org.minutes_approve", t("org.minutes_approve_text"))) step("approve");
+  };
+  const ended = m.status === "ended" || m.status === "archived";
+  const items = (mins.items || []).filter((it) => !it.deleted || it.notes || (it.decisions || []).length);
+  fill(box,
+    h("div", { class: "row" }, h("h3", { class: "grow", i18n: "org.minutes" }),
+      h("span", { class: "badge " + (mins.status === "approved" || mins.status === "locked" ? "badge-ok" : "badge-primary"), "data-testid": "minutes-status", "data-status": mins.status }, t("org.minutes_status_" + mins.status))),
+    h("p", { class: "muted", i18n: "org.minutes_hint" }),
+    h("ol", { class: "minutes-items" }, items.map((it) => minutesItem(it, mins.editable, () => minutesReview(box)))),
+    mins.history?.length ? h("details", { class: "minutes-history" }, h("summary", { i18n: "org.minutes_history" }),
+      h("ul", null, mins.history.map((x) => h("li", { "data-testid": "minutes-history" },
+        `${fmtDateTime(x.at)} · ${t("org.minutes_action_" + x.action)} · ${x.who || ""}`, x.note ? ` — ${x.note}` : "")))) : null,
+    h("div", { class: "btn-row" },
+      mins.status === "draft" ? h("button", { type: "button", class: "btn btn-primary", i18n: "org.minutes_submit", "data-testid": "minutes-submit", on: { click: () => step("submit") } }) : null,
+      mins.status === "submitted" ? h("button", { type: "button", class: "btn btn-ok", i18n: "org.minutes_approve", "data-testid": "minutes-approve", disabled: !ended, on: { click: approve } }) : null,
+      mins.status === "submitted" ? h("button", { type: "button", class: "btn btn-ghost", i18n: "org.minutes_reopen", "data-testid": "minutes-reopen", on: { click: reopen } }) : null,
+      pdfBtn),
+    mins.status === "submitted" && !ended ? h("p", { class: "muted", i18n: "org.minutes_approve_after_end" }) : null,
     status);
+  after.onMinutes = () => { if (box.isConnected) minutesReview(box); };
+}
+
+/** One agenda item's notes and decisions; editable (with its revision) while the minutes are a draft. */
+function minutesItem(it, editable, refresh) {
+  const m = M.meeting;
+  const title = it.agenda_item_id ? it.title : t("org.minutes_general");
+  const by = it.updated_by ? `${it.updated_by.name || ""} · ${fmtDateTime(it.updated_at)}` : "";
+  const view = h("div", { class: "minutes-view" },
+    it.notes ? h("div", { class: "minutes-notes", "data-testid": "minutes-notes" }, it.notes) : h("p", { class: "muted", i18n: "org.minutes_empty" }),
+    (it.decisions || []).length ? h("ul", { class: "minutes-decisions" }, it.decisions.map((d) => h("li", { "data-testid": "minutes-decision" }, d))) : null,
+    by ? h("p", { class: "muted small" }, by) : null);
+  const li = h("li", { class: "minutes-item", "data-testid": "minutes-item", "data-item": String(it.agenda_item_id || 0) },
+    h("div", { class: "row" }, h("strong", { class: "grow" }, title), it.deleted ? h("span", { class: "badge", i18n: "org.minutes_deleted_item" }) : null),
+    view);
+  if (editable) {
+    li.append(h("button", { type: "button", class: "btn btn-ghost small", i18n: "common.edit", "data-testid": "minutes-edit", on: { click: () => {
+      const notes = h("textarea", { rows: "6", maxlength: "200000", "data-testid": "minutes-notes-input", "aria-label": t("org.minutes_notes") });
+      notes.value = it.notes || "";
+      const decisions = h("textarea", { rows: "3", "data-testid": "minutes-decisions-input", "aria-label": t("org.minutes_decisions") });
+      decisions.value = (it.decisions || []).join("\n");
+      const save = h("button", { type: "button", class: "btn btn-primary", i18n: "common.save", "data-testid": "minutes-save", on: { click: async () => {
+        try {
+          await api.post(`/meetings/${m.id}/minutes/items`, {
+            agenda_item_id: it.agenda_item_id || 0,
+            notes: notes.value,
+            decisions: decisions.value.split("\n").map((x) => x.trim()).filter(Boolean),
+            base_revision: it.revision || 0,
+            client_revision_id: crypto.randomUUID ? crypto.randomUUID() : String(Date.now()) + Math.random(),
+          });
+          toast(t("org.saved"), "ok");
+        } catch (e) {
+          showError(e);
+        }
+        refresh();
+      } } });
+      view.replaceWith(h("div", { class: "minutes-edit" },
+        h("label", { class: "field" }, h("span", { i18n: "org.minutes_notes" }), notes),
+        h("label", { class: "field" }, h("span", { i18n: "org.minutes_decisions" }), decisions),
+        h("div", { class: "btn-row" }, save, h("button", { type: "button", class: "btn btn-ghost", i18n: "common.cancel", on: { click: refresh } }))));
+      li.querySelector("[data-testid=minutes-edit]")?.remove();
+      notes.focus();
+    } } }));
+  }
+  return li;
+}
+
+/** The archive: built in the worker (progress from `archive.progress` and the status route), then downloaded with progress. */
+async function archiveCard(box) {
+  const m = M.meeting;
+  const bar = progressBar("");
+  bar.el.hidden = true;
+  bar.el.dataset.testid = "archive-progress";
+  const status = h("p", { class: "muted", role: "status", "aria-live": "polite", "data-testid": "archive-status" });
+  const btn = h("button", { type: "button", class: "btn btn-primary", i18n: "org.archive_download", "data-testid": "archive", on: { click: () => go() } });
+  fill(box, h("h3", { i18n: "org.archive" }), h("p", { class: "muted", i18n: "org.archive_hint" }), btn, bar.el, status);
+  const show = (b) => {
+    if (!b || b.status === "none") return;
+    bar.el.hidden = false;
+    const pct = Math.round((b.progress || 0) * 100);
+    if (b.status === "ready") bar.set(1, t("org.archive_ready", { size: fmtNumber(Math.round((b.size || 0) / 1024)) }));
+    else if (b.status === "failed") bar.set(0, t("org.archive_failed", { error: b.error || "" }));
+    else bar.set(b.progress || 0, t("org.archive_building", { progress: `${pct}%`, step: b.step || "" }));
+    bar.el.dataset.status = b.status;
+  };
+  after.onArchive = (b) => { if (box.isConnected) show(b); };
+  try {
+    show(await api.get(`/meetings/${m.id}/archive/status`));
+  } catch { /* not built yet, or not ended */ }
+  let busy = false;
+  async function go() {
+    if (busy) return;
+    busy = true;
+    btn.disabled = true;
+    status.textContent = "";
+    try {
+      // Start (or find) the build, then follow it: events, with the status route as a bounded fallback.
+      for (let i = 0; i < 600; i++) {
+        const resp = await api.raw(`/meetings/${m.id}/archive?wait=${i ? 2 : 0}`);
+        if (resp.status !== 202) {
+          await save(resp, `meeting-${m.id}-archive.zip`);
+          return;
+        }
+        const b = await resp.json();
+        show({ ...b.build, status: "building", progress: b.progress, step: b.step });
+      }
+      status.textContent = t("org.archive_too_slow");
+    } catch (e) {
+      status.textContent = e.status === 404 || e.status === 405 ? t("org.not_available") : describeError(e);
+      if (e.code === "archive_failed") show({ status: "failed", error: describeError(e) });
+    } finally {
+      busy = false;
+      btn.disabled = false;
+    }
+  }
+  /** Read the zip with a download progress bar (Content-Length), then hand it over as a file. */
+  async function save(resp, filename) {
+    const total = Number(resp.headers.get("Content-Length")) || 0;
+    const reader = resp.body?.getReader ? resp.body.getReader() : null;
+    let blob;
+    if (reader) {
+      const chunks = [];
+      let got = 0;
+      bar.el.hidden = false;
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) break;
+        chunks.push(value);
+        got += value.length;
+        bar.set(total ? got / total : null, t("org.archive_downloading", { done: fmtNumber(Math.round(got / 1024)), total: total ? fmtNumber(Math.round(total / 1024)) : "?" }));
+      }
+      blob = new Blob(chunks, { type: "application/zip" });
+    } else {
+      blob = await resp.blob();
+    }
+    bar.set(1, t("org.archive_saved", { size: fmtNumber(Math.round(blob.size / 1024)) }));
+    bar.el.dataset.status = "downloaded";
+    bar.el.dataset.size = String(blob.size);
+    bar.el.dataset.sealed = resp.headers.get("X-Archive-Sealed") || "";
+    const url = URL.createObjectURL(blob);
+    const a = h("a", { href: url, download: filename, hidden: true });
+    document.body.append(a);
+    a.click();
+    a.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 60_000);
+  }
 }
 
 main().catch((e) => {

@@ -43,7 +43,13 @@ export class AnnotationLayer {
     this.el = h("div", { class: "ann-layer" }, this.canvas, this.notes);
     this.ctx = this.canvas.getContext("2d");
     this.bindPointer();
-    new ResizeObserver(() => this.resize()).observe(this.el);
+    this.size = null; // from the observer, so a page flip never forces a layout to read it
+    this.drawn = true;
+    new ResizeObserver((entries) => {
+      const r = entries[entries.length - 1].contentRect;
+      this.size = { width: r.width, height: r.height };
+      this.resize();
+    }).observe(this.el);
   }
 
   get active() {
@@ -92,7 +98,7 @@ export class AnnotationLayer {
   }
 
   resize() {
-    const r = this.el.getBoundingClientRect();
+    const r = this.size || this.el.getBoundingClientRect();
     const dpr = window.devicePixelRatio || 1;
     const w = Math.max(1, Math.round(r.width * dpr));
     const hgt = Math.max(1, Math.round(r.height * dpr));
@@ -105,6 +111,9 @@ export class AnnotationLayer {
 
   redraw() {
     const { ctx, canvas } = this;
+    // Flipping between pages without annotations: the canvas is already clear.
+    if (!this.items.length && !this.drawn) return;
+    this.drawn = this.items.length > 0;
     ctx.clearRect(0, 0, canvas.width, canvas.height);
     for (const it of this.items) if (it.kind === "pen" || it.kind === "highlight") this.drawStroke(it);
     const notes = this.items.filter((it) => it.kind === "note").map((it) => {

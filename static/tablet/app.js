@@ -363,6 +363,7 @@ function showCurrent() {
   viewer.show(doc, page, S.current.view);
   loadAnnotations(doc);
   renderDocTitle(doc);
+  renderShareState();
   renderFollow();
   report();
 }
@@ -380,6 +381,7 @@ function userNavigate({ document_id, page }) {
   viewer.show(doc, page);
   loadAnnotations(doc);
   renderDocTitle(doc);
+  renderShareState();
   renderFollow();
   report();
 }
@@ -450,11 +452,13 @@ function withdraw(ids, reason, { silent = false } = {}) {
   const set = new Set(ids);
   for (const id of ids) S.docs.delete(id);
   offline?.purge(ids);
+  viewer.forget(ids);
   for (const id of ids) {
     for (const k of Object.keys(localStorage)) if (k.startsWith(`meeting.ann.${S.session.attendee.id}.${id}.`)) localStorage.removeItem(k);
   }
   if (viewer.doc && set.has(viewer.doc.id)) {
     viewer.clear();
+    viewer.img.removeAttribute("src");
     renderDocTitle(null);
   }
   if (S.current.document_id && set.has(S.current.document_id)) S.current = { ...S.current, document_id: null, page: null };
@@ -503,10 +507,53 @@ function annToolbar() {
     bar.append(h("button", { type: "button", class: "btn", "data-tool": tool, "data-testid": "ann-" + tool, "aria-pressed": "false", i18n: "ann." + tool,
       on: { click: () => selectTool(tool) } }));
   }
+  ui.shareState = h("span", { class: "muted ann-share-state", "data-testid": "ann-share-state", role: "status" });
   bar.append(
+    h("button", { type: "button", class: "btn", i18n: "ann.share", "data-testid": "ann-share", on: { click: () => shareDialog() } }),
+    ui.shareState,
     h("button", { type: "button", class: "btn btn-ghost", i18n: "ann.clear", on: { click: () => annotations.clearPage() } }),
     h("button", { type: "button", class: "btn btn-primary", i18n: "ann.done", on: { click: () => toggleAnnTools(false) } }));
   return bar;
+}
+
+/*
+ * Sharing: a seat's annotations are private until it shares a page's annotations with the room
+ * (everyone who may see the document) or with the presenter (chair, presenter, organizers), and
+ * private again when it wants (`annotation.share` with `page`). The state per page comes from the
+ * server's list (`shared` on each annotation) and from the acks.
+ */
+const pageShare = new Map(); // "docId:page" -> "private" | "room" | "presenter"
+
+function renderShareState() {
+  if (!ui.shareState) return;
+  const to = viewer.doc ? pageShare.get(`${viewer.doc.id}:${viewer.page}`) || "private" : "private";
+  ui.shareState.dataset.to = to;
+  ui.shareState.textContent = t("ann.shared_now", { to: t("ann.share_" + to) });
+}
+
+async function shareDialog() {
+  const doc = viewer.doc;
+  const page = viewer.page;
+  if (!doc) return;
+  const current = pageShare.get(`${doc.id}:${page}`) || "private";
+  const hasItems = annotations.doc?.id === doc.id && annotations.page === page && annotations.items.length > 0;
+  if (!hasItems) { toast(t("ann.share_none"), "info"); return; }
+  const to = await dialog({
+    titleKey: "ann.share_title",
+    body: h("p", { i18n: "ann.share_hint" }),
+    actions: ["private", "presenter", "room"].map((x) => ({
+      i18n: "ann.share_" + x, value: x, kind: x === current ? "primary" : "ghost", testid: "share-" + x,
+    })),
+  });
+  if (!to || to === current) return;
+  // What is still queued (drawn offline, or a moment ago) goes first, so the share covers it.
+  const queued = () => live.pending().some((x) => x.name.startsWith("annotation.") && x.payload?.document_id === doc.id);
+  for (let i = 0; i < 50 && queued() && S.status === "online"; i++) await new Promise((resolve) => setTimeout(resolve, 100));
+  const ack = await live.request("annotation.share", { document_id: doc.id, to, page });
+  if (!ack.ok) { showError(ack.error, "ann.share_failed"); return; }
+  pageShare.set(`${doc.id}:${page}`, to);
+  renderShareState();
+  toast(t("ann.shared_now", { to: t("ann.share_" + to) }), "ok");
 }
 
 function selectTool(tool) {
@@ -601,6 +648,7 @@ async function loadAnnotations(doc) {
   const byPage = new Map();
   for (const a of r.annotations || []) {
     if (a.orphaned) continue;
+    if (a.shared && (a.version == null || a.version === doc.version)) pageShare.set(`${doc.id}:${a.page}`, a.shared);
     if (!byPage.has(a.page)) byPage.set(a.page, []);
     byPage.get(a.page).push(fromServer(doc, a));
   }

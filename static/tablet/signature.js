@@ -29,6 +29,7 @@ export class SignaturePad {
 
   resize() {
     const r = this.canvas.getBoundingClientRect();
+    if (r.width && r.height) this.size = { width: r.width, height: r.height };
     const dpr = window.devicePixelRatio || 1;
     this.canvas.width = Math.max(1, Math.round(r.width * dpr));
     this.canvas.height = Math.max(1, Math.round(r.height * dpr));
@@ -53,6 +54,7 @@ export class SignaturePad {
 
   point(e) {
     const r = this.canvas.getBoundingClientRect();
+    this.size = { width: r.width, height: r.height };
     const x = Math.max(0, Math.min(1, (e.clientX - r.left) / r.width));
     const y = Math.max(0, Math.min(1, (e.clientY - r.top) / r.height));
     if (!this.t0) this.t0 = performance.now();
@@ -96,7 +98,8 @@ export class SignaturePad {
   /** The signature as vectors (null when empty); at most 4000 points. */
   toJSON() {
     if (this.empty) return null;
-    const r = this.canvas.getBoundingClientRect();
+    // The pad's size while signing (the dialog may be closed by now, and a detached pad measures 0).
+    const r = this.size || this.canvas.getBoundingClientRect();
     let budget = 4000;
     const strokes = [];
     for (const s of this.strokes) {
@@ -105,6 +108,11 @@ export class SignaturePad {
       budget -= keep.length;
       strokes.push(keep);
     }
-    return { width: Math.round(r.width), height: Math.round(r.height), strokes };
+    const out = { strokes };
+    if (r.width >= 1 && r.height >= 1) {
+      out.width = Math.round(r.width);
+      out.height = Math.round(r.height);
+    }
+    return out;
   }
 }

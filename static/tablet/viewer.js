@@ -51,7 +51,13 @@ export class Viewer {
     this.sheet.append(this.live.el);
     if (this.overlay) this.sheet.append(this.overlay.el);
     this.gestures();
-    new ResizeObserver(() => this.layout()).observe(this.scroller);
+    // The stage's size, kept from the observer: a flip never forces a layout to read it.
+    this.size = { w: 0, h: 0 };
+    new ResizeObserver((entries) => {
+      const r = entries[entries.length - 1].contentRect;
+      this.size = { w: this.scroller.clientWidth || r.width, h: this.scroller.clientHeight || r.height };
+      this.layout();
+    }).observe(this.scroller);
   }
 
   zoomStep(dir) {
@@ -80,9 +86,13 @@ export class Viewer {
     const img = this.img;
     const nw = img.naturalWidth || 1131;
     const nh = img.naturalHeight || 1600;
-    const sw = this.scroller.clientWidth;
-    const sh = this.scroller.clientHeight;
-    if (!sw || !sh) return;
+    let { w: sw, h: sh } = this.size;
+    if (!sw || !sh) {
+      sw = this.scroller.clientWidth;
+      sh = this.scroller.clientHeight;
+      if (!sw || !sh) return;
+      this.size = { w: sw, h: sh };
+    }
     const pad = 8;
     const fit = Math.min((sw - 2 * pad) / nw, (sh - 2 * pad) / nh);
     const w = Math.max(1, Math.round(nw * fit * this.zoom));
@@ -92,13 +102,18 @@ export class Viewer {
       this.sheet.style.height = `${ht}px`;
       if (this.overlay) this.overlay.resize();
     }
-    this.sheet.style.marginTop = `${Math.max(pad, Math.round((sh - ht) / 2))}px`;
-    this.sheet.style.marginBottom = `${pad}px`;
+    const top = `${Math.max(pad, Math.round((sh - ht) / 2))}px`;
+    if (this.sheet.style.marginTop !== top) this.sheet.style.marginTop = top;
+    if (this.sheet.style.marginBottom !== `${pad}px`) this.sheet.style.marginBottom = `${pad}px`;
   }
 
   /** Apply the presenter's zoom and scroll (`null`: fit the page). */
   applyView(view) {
-    if (!view) { this.setZoom(1); return; }
+    if (!view) {
+      // Fit: nothing to do (and no layout to read) when the page is already at 100%.
+      if (this.zoom !== 1) this.setZoom(1);
+      return;
+    }
     this.setZoom(Math.max(1, Math.min(4, view.zoom || 1)));
     const sc = this.scroller;
     sc.scrollLeft = (view.x || 0) * this.sheet.offsetWidth;
@@ -156,6 +171,8 @@ export class Viewer {
     const entry = this.prepare(url);
     const ok = await entry.ready;
     if (token !== this.showToken) return; // overtaken by a newer flip
+    const decoded = performance.timeOrigin + performance.now();
+    performance.mark("flip-decoded");
     if (this.img !== entry.img) {
       this.img.replaceWith(entry.img);
       this.img = entry.img;
@@ -170,14 +187,25 @@ export class Viewer {
     // painted once the task queued from its animation-frame callback runs.
     const page = this.page;
     const swapped = performance.timeOrigin + performance.now();
+    performance.mark("flip-swapped");
     requestAnimationFrame(() => afterPaint(() => {
       if (token !== this.showToken) return;
       const at = performance.timeOrigin + performance.now();
+      performance.mark("flip-painted");
       this.el.dataset.shown = `${doc.id}:${page}`;
-      window.__lastPaint = { document_id: doc.id, page, at, ok, swapped };
+      window.__lastPaint = { document_id: doc.id, page, at, ok, decoded, swapped };
       window.dispatchEvent(new CustomEvent("page-painted", { detail: window.__lastPaint }));
+      // Only now the work the new page does not need: decoding the neighbours (so it does not
+      // compete with this paint) and scrolling the thumbnail strip.
+      this.preloadAround();
+      this.scrollThumb();
     }));
-    this.preloadAround();
+  }
+
+  scrollThumb() {
+    if (this.thumbs.hidden || !this.thumbs.isConnected) return;
+    const b = this.thumbs.children[this.page - 1];
+    if (b && b.dataset.page === String(this.page)) b.scrollIntoView({ block: "nearest", inline: "center" });
   }
 
   preloadAround() {
@@ -185,6 +213,21 @@ export class Viewer {
     for (const d of [1, 2, -1]) {
       const n = this.page + d;
       if (n >= 1 && n <= this.pageCount()) this.prepare(this.urls.page(this.doc, n));
+    }
+  }
+
+  /** Drop the decoded pages of these documents (withdrawn, or confidential after the meeting). */
+  forget(documentIds) {
+    const ids = new Set(documentIds.map(String));
+    for (const [url, e] of [...this.pool]) {
+      const m = /\/documents\/(\d+)\//.exec(url);
+      if (m && ids.has(m[1])) {
+        this.pool.delete(url);
+        if (e.img !== this.img) e.img.src = "";
+      }
+    }
+    for (const b of this.thumbs.querySelectorAll("img")) {
+      if ([...ids].some((id) => b.src.includes(`/documents/${id}/`))) b.removeAttribute("src");
     }
   }
 
@@ -202,11 +245,12 @@ export class Viewer {
     this.pageLabel.textContent = this.doc ? t("viewer.page_of", { n: this.page, count }) : "";
     this.prevBtn.disabled = !this.doc || this.page <= 1;
     this.nextBtn.disabled = !this.doc || this.page >= count;
-    for (const b of this.thumbs.children) {
-      const on = Number(b.dataset.page) === this.page;
-      b.setAttribute("aria-selected", on ? "true" : "false");
-      if (on && !this.thumbs.hidden) b.scrollIntoView({ block: "nearest", inline: "center" });
-    }
+    // Only the two thumbnails that change (no layout read here: scrolling waits for the paint).
+    const sel = this.doc ? String(this.page) : "";
+    if (this.selectedThumb && this.selectedThumb.dataset.page !== sel) this.selectedThumb.setAttribute("aria-selected", "false");
+    const b = this.doc ? this.thumbs.children[this.page - 1] : null;
+    this.selectedThumb = b && b.dataset.page === sel ? b : null;
+    if (this.selectedThumb) this.selectedThumb.setAttribute("aria-selected", "true");
   }
 
   renderThumbs() {
@@ -225,6 +269,7 @@ export class Viewer {
       h("span", { class: "thumb-n" }, String(n))));
     }
     fill(this.thumbs, items);
+    this.selectedThumb = null;
   }
 
   /** Swipe to flip (at 100%), pinch or double-tap to zoom, keyboard arrows. */
@@ -291,7 +336,13 @@ class LiveLayer {
     this.el = h("div", { class: "live-layer" }, this.canvas, this.dot);
     this.strokes = new Map(); // "by|stroke_id" -> {points, color, width, document_id, page}
     this.lastN = new Map(); // by -> n of the last pointer
-    new ResizeObserver(() => this.redraw()).observe(this.el);
+    this.size = null;
+    this.drawn = false; // anything on the canvas now
+    new ResizeObserver((entries) => {
+      const r = entries[entries.length - 1].contentRect;
+      this.size = { width: r.width, height: r.height };
+      this.redraw(true);
+    }).observe(this.el);
   }
 
   onThisPage(msg) {
@@ -336,16 +387,20 @@ class LiveLayer {
     this.redraw();
   }
 
-  redraw() {
-    const r = this.el.getBoundingClientRect();
+  redraw(resized = false) {
+    // A flip with no presenter ink: nothing to clear, and no layout to read.
+    if (!resized && !this.drawn && !this.strokes.size) return;
+    const r = this.size || this.el.getBoundingClientRect();
     const dpr = window.devicePixelRatio || 1;
     const w = Math.max(1, Math.round(r.width * dpr));
     const ht = Math.max(1, Math.round(r.height * dpr));
     if (this.canvas.width !== w || this.canvas.height !== ht) { this.canvas.width = w; this.canvas.height = ht; }
     const ctx = this.canvas.getContext("2d");
     ctx.clearRect(0, 0, w, ht);
+    this.drawn = false;
     for (const s of this.strokes.values()) {
       if (!this.onThisPage(s) || !s.points.length) continue;
+      this.drawn = true;
       ctx.strokeStyle = s.color;
       ctx.lineWidth = Math.max(1, (s.width * w) / 1000);
       ctx.lineCap = "round";
