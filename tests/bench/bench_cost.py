@@ -102,18 +102,20 @@ async def one_run(target: str, n: int, opts, serve_args: list[str], logdir: Path
 
 def table(results: list[dict]) -> str:
     head = (
-        "| tablets | server | flip p50 (ms) | p99 (ms) | max (ms) | missed | server CPU during flips "
+        "| tablets | server | load avg | flip p50 (ms) | p99 (ms) | max (ms) | missed | server CPU during flips "
         "| CPU per delivered message (µs) | KB per tablet | connect p99 (ms) | p99 / Node p99 |"
     )
-    lines = [head, "|" + " --- |" * 11]
+    lines = [head, "|" + " --- |" * 12]
     node_p99 = {r["tablets"]: (r.get("flips") or {}).get("p99_ms") for r in results if r["target"] == "node"}
     for r in results:
         x = row(r)
+        load = (r.get("flips") or {}).get("loadavg") or r.get("loadavg") or [None]
+        load = load[0]
         ratio = ""
         if r["target"] != "node" and node_p99.get(r["tablets"]) and x["p99_ms"]:
             ratio = f"{x['p99_ms'] / node_p99[r['tablets']]:.2f}"
         lines.append(
-            f"| {x['tablets']} | {r.get('label', r['target'])} | {x['p50_ms']} | {x['p99_ms']} | {x['max_ms']} "
+            f"| {x['tablets']} | {r.get('label', r['target'])} | {load} | {x['p50_ms']} | {x['p99_ms']} | {x['max_ms']} "
             f"| {x['missed']} | {x['server_cpu_pct']} % | {x['cpu_us_per_msg']} | {x['kb_per_tablet']} "
             f"| {x['connect_p99_ms']} | {ratio} |"
         )

@@ -1,7 +1,8 @@
 """Several server processes on PostgreSQL and Redis behind nginx: one big room, page flips and a vote.
 
     .venv/bin/python tests/bench/bench_scale.py [--tablets 3000] [--procs 3] [--flips 100] [--interval 0.1]
-        [--via nginx|direct] [--no-vote] [--serve-args "..."] [--profile FILE] [--out FILE]
+        [--via nginx|direct] [--then COUNT@INTERVAL ...] [--no-vote] [--serve-args "..."]
+        [--profile FILE] [--out FILE]
 
 Starts a cluster on loopback (tests/scale/cluster.py: a throwaway PostgreSQL database, our own
 redis-server, `--procs` x `meeting-server serve --no-worker`, one `meeting-server worker`,
@@ -9,7 +10,8 @@ nginx with the documented site file), sets up one meeting with `--tablets` seats
 nginx, and drives it with tests/scale/drive.py: the tablets are split evenly over the
 processes (one client process each), either through nginx, each share from a source address
 that ip_hash sends to its process (`--via nginx`), or straight to each process (`--via direct`).
-A presenter on the first process flips every `--interval` s; then (unless `--no-vote`) the
+A presenter on the first process flips every `--interval` s (then, for each `--then 30@1`,
+30 more flips every 1 s on the same room, reported apart); then (unless `--no-vote`) the
 chair opens a poll and every tablet votes at once: every ack after its commit, the count from
 `GET /api/v1/polls/{id}`. Prints the figures and the CPU share of each server process, nginx
 and Redis during the flips. `--profile FILE` records a py-spy profile (raw collapsed stacks)
@@ -49,6 +51,17 @@ def children(pid: int) -> list[int]:
         return []
 
 
+def then_arg(text: str) -> tuple[int, float]:
+    n, _, every = text.partition("@")
+    try:
+        count, interval = int(n), float(every)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"COUNT@INTERVAL, e.g. 30@0.5, not {text!r}") from None
+    if not (0 < count <= 10000 and interval > 0):
+        raise argparse.ArgumentTypeError("COUNT 1..10000, INTERVAL > 0")
+    return count, interval
+
+
 def say(msg: str) -> None:
     print(f"[bench_scale {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
 
@@ -85,6 +98,7 @@ async def bench(opts) -> dict:
             other_pids=others,
             flips=opts.flips,
             interval=opts.interval,
+            more_flips=opts.then,
             vote=opts.vote,
             join_threads=opts.join_threads,
             say=say,
@@ -131,7 +145,17 @@ def render(r: dict) -> str:
                 f" server voted {v['server_voted']} tally {v['server_tally']} expected {v['expected_tally']}"
                 f" exact: {v['count_exact']}"
             )
-    lines.append(f"  load average at the end {r.get('loadavg')}")
+    for m in r.get("more_flips") or []:
+        lines.append(
+            f"  then      {m.get('acked')}/{m.get('sent')} flips every {m.get('interval_s')} s: p50 {m.get('p50_ms')}"
+            f"  p95 {m.get('p95_ms')}  p99 {m.get('p99_ms')}  max {m.get('max_ms')} ms; missed {m.get('missed')}"
+            f" of {m.get('expected')}, out of order {m.get('out_of_order')}; servers {m.get('server_cpu_pct')} %,"
+            f" {m.get('cpu_us_per_msg')} µs per page; load {m.get('loadavg')}"
+        )
+    lines.append(
+        f"  load average at the start {r.get('loadavg_start')}, after the first flips"
+        f" {f.get('loadavg')}, at the end {r.get('loadavg')}"
+    )
     if r.get("profile_modules"):
         lines.append(
             "  py-spy, first process, during the flips (share of on-CPU samples whose stack includes):"
@@ -149,6 +173,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--flips", type=int, default=100)
     p.add_argument("--interval", type=float, default=0.1)
     p.add_argument("--via", choices=("nginx", "direct"), default="nginx")
+    p.add_argument(
+        "--then",
+        type=then_arg,
+        action="append",
+        default=[],
+        metavar="COUNT@INTERVAL",
+        help="another flip phase on the same room, e.g. 30@0.5 (repeatable)",
+    )
     p.add_argument("--no-vote", dest="vote", action="store_false")
     p.add_argument("--serve-args", default="", help="extra `meeting-server serve` options")
     p.add_argument(

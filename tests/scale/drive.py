@@ -204,6 +204,7 @@ async def run_room(
     other_pids: dict[str, int] | None = None,
     flips: int = 100,
     interval: float = 0.1,
+    more_flips: list[tuple[int, float]] = (),
     vote: bool = False,
     join_threads: int = 8,
     connect_concurrency: int = 50,
@@ -214,7 +215,11 @@ async def run_room(
     after_connect=None,
     say=print,
 ) -> dict[str, Any]:
-    """Set up a room with `tablets` seats, connect them over `entries`, flip, optionally vote; measure."""
+    """Set up a room with `tablets` seats, connect them over `entries`, flip, optionally vote; measure.
+
+    `more_flips`: further flip phases `(count, interval)` on the same connected room, after the
+    first one (e.g. a slower presenter), each analysed on its own in `out["more_flips"]`.
+    """
     loop = asyncio.get_running_loop()
     out: dict[str, Any] = {
         "target": target,
@@ -222,6 +227,7 @@ async def run_room(
         "entries": [e.label or e.url for e in entries],
         "flips_requested": flips,
         "interval_s": interval,
+        "loadavg_start": [round(x, 2) for x in os.getloadavg()],
     }
     say(f"setup {tablets} seats on {setup_url}")
     room = await loop.run_in_executor(
@@ -291,38 +297,51 @@ async def run_room(
             after_connect()
             await asyncio.sleep(1.0)
 
-        say(f"flips: {flips} every {interval} s")
-        calibrate_clock()
-        await each("calibrate", 30)
-        cpu0 = {p: cpu_s(p) for p in server_pids}
-        others0 = {k: cpu_s(p) for k, p in (other_pids or {}).items()}
-        if profile is not None and server_pids:
-            prof = Profiler(server_pids[0], profile, flips * interval + 2)
-            out["profile"] = str(profile) if prof.start() else "py-spy not installed"
-        wall0 = time.perf_counter()
-        records = await loadgen._present_all(presenter, room, flips, interval, call_timeout)
-        acked = sum(1 for f in records if f.error is None)
-        await each("drain", phase_timeout, expected=acked, timeout=15.0)
-        wall = time.perf_counter() - wall0
-        cpu1 = {p: cpu_s(p) for p in server_pids}
-        others1 = {k: cpu_s(p) for k, p in (other_pids or {}).items()}
-        if prof is not None:
-            prof.stop()
-        arrivals = await each("arrivals", phase_timeout)
-        pages = [tp for r in arrivals for tp in r["pages"]]
-        merged = loadgen.analyse_flips(records, loadgen._map_seqs(records, presenter_pages), pages)
-        merged["dropped_connections"] = sum(r["dropped"] for r in arrivals)
-        if server_pids and all(cpu0.get(p) is not None and cpu1.get(p) is not None for p in server_pids):
-            cpu = sum(cpu1[p] - cpu0[p] for p in server_pids)
-            merged["server_cpu_s"] = round(cpu, 2)
-            merged["server_cpu_pct"] = round(100 * cpu / wall, 1)
-            merged["cpu_us_per_msg"] = round(1e6 * cpu / max(1, merged["received"]), 1)
-        merged["other_cpu_pct"] = {
-            k: round(100 * (others1[k] - others0[k]) / wall, 1)
-            for k in others0
-            if others0[k] is not None and others1.get(k) is not None
-        }
-        out["flips"] = merged
+        delivered = 0  # page events every tablet should hold so far (drain waits for them)
+
+        async def flip_phase(n: int, every: float, prof_path: Path | None) -> dict[str, Any]:
+            nonlocal delivered, prof
+            say(f"flips: {n} every {every} s")
+            calibrate_clock()
+            await each("calibrate", 30)
+            cpu0 = {p: cpu_s(p) for p in server_pids}
+            others0 = {k: cpu_s(p) for k, p in (other_pids or {}).items()}
+            if prof_path is not None and server_pids:
+                prof = Profiler(server_pids[0], prof_path, n * every + 2)
+                out["profile"] = str(prof_path) if prof.start() else "py-spy not installed"
+            wall0 = time.perf_counter()
+            records = await loadgen._present_all(presenter, room, n, every, call_timeout)
+            delivered += sum(1 for f in records if f.error is None)
+            await each("drain", phase_timeout, expected=delivered, timeout=15.0)
+            wall = time.perf_counter() - wall0
+            cpu1 = {p: cpu_s(p) for p in server_pids}
+            others1 = {k: cpu_s(p) for k, p in (other_pids or {}).items()}
+            if prof is not None:
+                prof.stop()
+                prof = None
+            arrivals = await each("arrivals", phase_timeout)
+            pages = [tp for r in arrivals for tp in r["pages"]]
+            # Pages of an earlier phase are not in this phase's seq map: counted as "unknown", skipped.
+            merged = loadgen.analyse_flips(records, loadgen._map_seqs(records, presenter_pages), pages)
+            merged["interval_s"] = every
+            merged["dropped_connections"] = sum(r["dropped"] for r in arrivals)
+            if server_pids and all(cpu0.get(p) is not None and cpu1.get(p) is not None for p in server_pids):
+                cpu = sum(cpu1[p] - cpu0[p] for p in server_pids)
+                merged["server_cpu_s"] = round(cpu, 2)
+                merged["server_cpu_pct"] = round(100 * cpu / wall, 1)
+                merged["cpu_us_per_msg"] = round(1e6 * cpu / max(1, merged["received"]), 1)
+            merged["other_cpu_pct"] = {
+                k: round(100 * (others1[k] - others0[k]) / wall, 1)
+                for k in others0
+                if others0[k] is not None and others1.get(k) is not None
+            }
+            merged["loadavg"] = [round(x, 2) for x in os.getloadavg()]
+            return merged
+
+        out["flips"] = await flip_phase(flips, interval, profile)
+        for n, every in more_flips:
+            await asyncio.sleep(1.0)
+            out.setdefault("more_flips", []).append(await flip_phase(n, every, None))
         if vote and target in ("ours", "node"):
             say("vote")
             opts = SimpleNamespace(
@@ -330,6 +349,8 @@ async def run_room(
             )
             out["vote"] = await loadgen._vote_phase(opts, room, presenter, each, offsets)
     finally:
+        if prof is not None:  # a phase failed while py-spy was recording
+            prof.stop()
         if presenter is not None:
             with contextlib.suppress(Exception, TimeoutError):
                 async with asyncio.timeout(5):
