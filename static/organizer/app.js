@@ -604,6 +604,13 @@ function pollsTab(el) {
       h("button", { type: "button", class: "btn btn-ghost small", i18n: "common.delete", on: { click: async () => {
         if (!(await confirmDialog("org.delete_poll", p.title, { danger: true }))) return;
         try { await api.del(`/polls/${p.id}`); await reload(); pollsTab(el); } catch (e) { showError(e); }
+      } } })) : null,
+    p.status === "closed" || p.status === "cancelled" ? h("div", { class: "btn-row" },
+      p.status === "closed" ? ["csv", "json"].map((ext) => h("button", { type: "button", class: "btn btn-ghost small", "data-testid": "org-poll-export-" + ext,
+        on: { click: () => download(`/polls/${p.id}/results.${ext}`, `poll-${p.id}-round${p.round || 1}.${ext}`) } }, t("console.poll_export", { what: ext.toUpperCase() }))) : null,
+      h("button", { type: "button", class: "btn btn-ghost small", i18n: "console.poll_revote", "data-testid": "org-poll-revote", on: { click: async () => {
+        if (!(await confirmDialog("console.poll_revote_confirm", p.title))) return;
+        try { const r = await api.post(`/polls/${p.id}/revote`); toast(t("console.poll_revoted", { n: r.round || 2 }), "ok"); await reload(); pollsTab(el); } catch (e) { showError(e); }
       } } })) : null));
   fill(el, h("h2", { i18n: "org.polls" }), list.length ? list : h("p", { class: "muted", i18n: "console.no_polls" }), pollBuilder(el));
 }

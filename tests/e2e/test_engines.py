@@ -63,6 +63,8 @@ def test_tablet_joins_follows_and_votes(server, open_page, engine):
     con.goto(room.console_url())
     con.get_by_test_id("c-doc").last.click()
     engine.wait(shown(doc, 1), what="page 1")
+    con.get_by_test_id("seat").filter(has_text="<b>x</b>").wait_for()  # markup in a name stays text
+    assert con.locator("[data-testid=seat] b").count() == 0
     con.get_by_test_id("c-next").click()
     engine.wait(shown(doc, 2), what="page 2")
     painted = engine.js(

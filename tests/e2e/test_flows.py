@@ -38,6 +38,19 @@ def upload(server, room, title: str, pages: int, **fields) -> dict:
     return doc
 
 
+UNLABELLED = """() => [...document.querySelectorAll('button, input, select, textarea, [role=button], a[href]')]
+    .filter((e) => e.getClientRects().length && e.type !== 'hidden')
+    .filter((e) => !((e.getAttribute('aria-label') || '').trim() || (e.labels && e.labels.length)
+        || (e.getAttribute('aria-labelledby')) || (e.textContent || '').trim() || (e.title || '').trim()))
+    .map((e) => e.outerHTML.slice(0, 120))"""
+
+
+def labelled(page) -> None:
+    """Every visible control has an accessible name (text, a label, aria-label or title)."""
+    bad = page.evaluate(UNLABELLED)
+    assert not bad, bad
+
+
 CACHED_DOCS = """async () => {
     const keys = await (await caches.open('tablet-pages-v1')).keys();
     const ids = {};
@@ -66,6 +79,7 @@ def test_tablet_signature_sharing_and_purge(server, open_page):
     assert status == 200
     row = next(a for a in report["attendees"] if a.get("attendee_id", a.get("id")) == seat["id"])
     assert row["signed"] is True, row
+    labelled(tab)
 
     # Every document is cached, the confidential one too (its watermarked pages come on a retry).
     tab.wait_for_function(f"({CACHED_DOCS})().then(ids => ids['{doc}'] === 4 && ids['{secret['id']}'] === 2 && ids['{dropped['id']}'] === 2)", polling=250, timeout=60_000)  # fmt: skip
@@ -105,6 +119,8 @@ def test_tablet_signature_sharing_and_purge(server, open_page):
     st, shared = server.json("GET", f"/api/v1/documents/{doc}/annotations/shared", token=other_token)
     assert st == 200 and [a["attendee"]["id"] for a in shared["annotations"]] == [seat["id"]], shared
     shot(tab, "tablet-annotation-shared")
+    labelled(tab)
+    labelled(con)
     tab.get_by_test_id("ann-share").click()
     tab.get_by_test_id("share-private").click()
     tab.locator("[data-testid=ann-share-state][data-to=private]").wait_for()
@@ -162,7 +178,17 @@ def test_console_export_and_revote(server, open_page):
     assert status == 200
     rounds = sorted((p.get("round"), p.get("previous_id")) for p in polls["polls"])
     assert rounds == [(1, None), (2, room.poll["id"])], rounds
+    labelled(con)
     assert not con.errors, con.errors
+
+    # The organizer's poll list offers the same exports for the closed round.
+    org = open_page(name="organizer", width=1366, height=900, token=room.token)
+    org.goto(f"{server.url}/organizer/#/m/{room.id}/polls")
+    with org.expect_download() as dl:
+        org.get_by_test_id("org-poll-export-csv").click()
+    assert room.poll["title"] in dl.value.path().read_bytes().decode("utf-8-sig")
+    assert org.get_by_test_id("poll-row").count() == 2
+    assert not org.errors, org.errors
 
 
 def test_organizer_minutes_review_approval_and_archive(server, open_page):
@@ -207,6 +233,7 @@ def test_organizer_minutes_review_approval_and_archive(server, open_page):
     history = " ".join(review.get_by_test_id("minutes-history").all_text_contents())
     assert "请补充表决结果" in history
     shot(page, "organizer-minutes")
+    labelled(page)
 
     # The archive: built in the worker with progress, then downloaded with progress.
     with page.expect_download(timeout=120_000) as dl:
