@@ -12,10 +12,10 @@ Two receive times per frame, both on the perf_counter clock:
 
 * ``t`` (passed to the callback): when this process parsed the frame;
 * ``client.rx_t`` (readable inside the callback): when the kernel received the bytes
-  (``SO_TIMESTAMPNS`` on Linux, converted from CLOCK_REALTIME with an offset that
-  ``calibrate_clock()`` refreshes). It does not include the time this process spent
-  on other sockets first, so with 1,000 tablets in one process it measures the
-  server rather than the client. Where the kernel gives no stamp it equals ``t``.
+  (``SO_TIMESTAMPNS`` on Linux: the frame's age on CLOCK_REALTIME at the read, taken
+  off the read's perf_counter time, so a stepped wall clock does not shift it). It
+  does not include the time this process spent on other sockets first, so with 1,000
+  tablets in one process it measures the server rather than the client. Where the kernel gives no stamp it equals ``t``.
 
 Why not ``websockets.asyncio.client``: on the 2-core bench machine its per-message
 path (frame parser generator, message assembler, one reader-task wake-up per frame)
@@ -75,6 +75,7 @@ def _loads_at(text: str, index: int) -> Any:
 
 
 _perf = time.perf_counter
+_wall_ns = time.time_ns
 
 MAX_FRAME = 1 << 22  # 4 MiB: far above any event in the contract
 READ_SIZE = 1 << 16
@@ -87,10 +88,10 @@ _real_minus_perf_ns = 0
 
 
 def calibrate_clock() -> int:
-    """Measure CLOCK_REALTIME - perf_counter (ns) for kernel receive stamps; returns it.
+    """Measure CLOCK_REALTIME - perf_counter (ns); returns it (kept for callers that log it).
 
-    Takes the tightest of a few samples. Call it again before a measured phase: NTP
-    may slew the wall clock by up to 0.05 % against the monotonic clock.
+    Takes the tightest of a few samples. Receive stamps no longer depend on it: each
+    read converts its kernel stamp by the frame's age on the wall clock at that read.
     """
     global _real_minus_perf_ns
     best = None
@@ -380,7 +381,12 @@ class SioClient:
         for level, kind, cdata in anc:
             if level == socket.SOL_SOCKET and kind == _SO_TIMESTAMPNS and len(cdata) >= _TIMESPEC.size:
                 sec, nsec = _TIMESPEC.unpack_from(cdata)
-                rx = (sec * 1_000_000_000 + nsec - _real_minus_perf_ns) / 1e9
+                # The frame's age on the wall clock, read now, taken off the perf_counter time of
+                # this read: immune to the wall clock being stepped since `calibrate_clock()` (a
+                # fixed offset went stale after an NTP step: stamps "from the future").
+                age = _wall_ns() - (sec * 1_000_000_000 + nsec)
+                if age > 0:
+                    rx = t - age / 1e9
         self.rx_t = rx
         self.data_received(data, t)
 

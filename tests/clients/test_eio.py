@@ -159,6 +159,7 @@ def test_connect_with_auth_gets_state_before_anything_else(sio_url):
             deadline = time.monotonic() + 5
             while not seen and time.monotonic() < deadline:
                 await asyncio.sleep(0.01)
+            assert seen, "no event within 5 s of the CONNECT ack"
             name, data, t, rx = seen[0]
             assert name == "state" and data == {"sid": c.sid}
             assert 0 < t <= time.perf_counter()
@@ -167,6 +168,31 @@ def test_connect_with_auth_gets_state_before_anything_else(sio_url):
         finally:
             await c.disconnect()
         assert not c.connected
+
+    run(main())
+
+
+@pytest.mark.integration
+def test_receive_stamps_survive_a_stale_clock_calibration(sio_url, monkeypatch):
+    """The flake of the test above: the wall clock stepped after `calibrate_clock()` ran at import,
+    and receive stamps converted with the stale offset came out seconds off. Simulate a 5 s step."""
+    import clients.eio as eio
+
+    monkeypatch.setattr(eio, "_real_minus_perf_ns", eio._real_minus_perf_ns + 5_000_000_000)
+
+    async def main():
+        seen = []
+        c = SioClient(lambda c, name, data, t: seen.append((t, c.rx_t)))
+        await c.connect(sio_url, {"token": "good"}, timeout=5)
+        try:
+            deadline = time.monotonic() + 5
+            while not seen and time.monotonic() < deadline:
+                await asyncio.sleep(0.01)
+            assert seen, "no event within 5 s of the CONNECT ack"
+            t, rx = seen[0]
+            assert t - 1.0 < rx <= t
+        finally:
+            await c.disconnect()
 
     run(main())
 
