@@ -460,6 +460,8 @@ def _attendance_files(report: list[dict[str, Any]], counts: dict[str, Any]) -> d
             "left_early",
             "proxy",
             "counted",
+            "signed",
+            "signature_sha256",
             "stays",
         ]
     ]
@@ -491,10 +493,35 @@ def _attendance_files(report: list[dict[str, Any]], counts: dict[str, Any]) -> d
                 r["left_early"],
                 r["proxy"],
                 r["counted"],
+                bool(r.get("signed")),
+                r.get("signature_sha256") or "",
                 stays,
             ]
         )
     return {"attendance.csv": _csv(rows), "attendance.json": _json({"counts": counts, "attendees": report})}
+
+
+def _with_signatures(s: Session, meeting_id: int, report: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The attendance report with whether each attendee signed at check-in, and the signature's SHA-256
+    (the strokes themselves are drawn in the minutes; the audit log's check-in entry holds the same hash)."""
+    try:
+        from ..attendance import service as att
+    except ImportError:
+        att = None
+    fn = getattr(att, "signatures", None)
+    sigs = dict(fn(s, meeting_id) or {}) if callable(fn) else {}
+    out = []
+    for r in report:
+        sig = sigs.get(r["attendee_id"]) or {}
+        out.append(
+            {
+                **r,
+                "signed": bool(r.get("signed")) or bool(sig),
+                "signature_sha256": sig.get("sha256") if isinstance(sig, dict) else None,
+                "signed_at": sig.get("signed_at") if isinstance(sig, dict) else None,
+            }
+        )
+    return out
 
 
 def _vote_files(results: list[dict[str, Any]], per_poll_csv: dict[int, str]) -> dict[str, bytes]:
@@ -629,7 +656,7 @@ def _snapshot(build: ArchiveBuild, lang_hint: str | None = None) -> dict[str, An
             "detail": detail,
             "lang": lang_hint or m.language or "zh",
             "documents": docs,
-            "attendance": ms.attendance_report(s, m),
+            "attendance": _with_signatures(s, m.id, ms.attendance_report(s, m)),
             "counts": ms.attendance_counts(s, m),
             "votes": ms.poll_results(s, m.id),
             "vote_csv": vote_csv,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import math
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +26,27 @@ PEOPLE = [
 ]
 
 
+def _signature(seed: int) -> dict:
+    """What a tablet's signing pad sends: cursive strokes of [x, y, ms] in 0..1 of a 600 x 200 pad."""
+    strokes, x = [], 0.06
+    for k in range(2 + seed % 2):
+        width, loops = 0.18 + 0.03 * ((seed + k) % 3), 2 + (seed + k) % 3
+        stroke = []
+        for j in range(60):
+            t = j / 59
+            a = 2 * math.pi * loops * t
+            px = x + width * t + 0.035 * math.sin(a)
+            py = 0.5 - 0.28 * math.cos(a) * (0.6 + 0.4 * math.sin(math.pi * t)) + 0.08 * (t - 0.5)
+            stroke.append([round(min(max(px, 0), 1), 4), round(min(max(py, 0), 1), 4), 12 * j])
+        strokes.append(stroke)
+        x += width + 0.07
+    return {"width": 600, "height": 200, "strokes": strokes}
+
+
+#: Who signs with a finger at check-in (the others check in without a signature).
+SIGNATURES = {"王建国": _signature(1), "李秀英": _signature(2), "刘洋": _signature(3)}
+
+
 def ack(client, event: str, payload: Any = None) -> dict:
     return client.emit(event, {} if payload is None else payload, callback=True)
 
@@ -33,12 +55,6 @@ def ok(client, event: str, payload: Any = None) -> dict:
     a = ack(client, event, payload)
     assert a["ok"] is True, f"{event}: {a}"
     return a
-
-
-def has_command(name: str) -> bool:
-    from meeting_server.core.commands import registry
-
-    return name in registry.commands
 
 
 @contextlib.contextmanager
@@ -99,29 +115,30 @@ def hold_meeting(room_factory, *, approve: bool = True, language: str = "zh") ->
             t[name] = room_tablet(room, name)
     for name in t:
         if name not in ("Anna Schmidt",):
-            ok(t[name], "checkin")
+            signature = SIGNATURES.get(name)
+            a = ok(t[name], "checkin", {"signature": signature} if signature else None)
+            assert a["signed"] is (signature is not None), a
     ok(t["王建国"], "meetings.start")
     ok(t["Anna Schmidt"], "checkin")  # late
     for page in (1, 2, 3):
         ok(t["张伟"], "present", {"document_id": doc["id"], "page": page})
-    if has_command("annotation.save"):
-        for k, name in enumerate(("刘洋", "Anna Schmidt")):
-            for i in range(3):
-                pts = [[80 + 10 * i, 120 + j * 5] for j in range(20)]
-                ok(
-                    t[name],
-                    "annotation.save",
-                    {
-                        "document_id": doc["id"],
-                        "id": f"s{k}-{i}",
-                        "page": 1 + i % 2,
-                        "kind": "pen",
-                        "points": pts,
-                        "color": "#d01010",
-                    },
-                )
-                held.annotations += 1
-        ok(t["刘洋"], "annotation.share", {"document_id": doc["id"], "to": "room", "ids": ["s0-0"]})
+    for k, name in enumerate(("刘洋", "Anna Schmidt")):
+        for i in range(3):
+            pts = [[80 + 10 * i, 120 + j * 5] for j in range(20)]
+            ok(
+                t[name],
+                "annotation.save",
+                {
+                    "document_id": doc["id"],
+                    "id": f"s{k}-{i}",
+                    "page": 1 + i % 2,
+                    "kind": "pen",
+                    "points": pts,
+                    "color": "#d01010",
+                },
+            )
+            held.annotations += 1
+    ok(t["刘洋"], "annotation.share", {"document_id": doc["id"], "to": "room", "ids": ["s0-0"]})
     sec = t["李秀英"]
     ok(
         sec,
@@ -134,30 +151,24 @@ def hold_meeting(room_factory, *, approve: bool = True, language: str = "zh") ->
             "decisions": ["原则同意2025年预算执行情况报告"],
         },
     )
-    if has_command("vote"):
-        with fast_voting():
-            voters = ["王建国", "张伟", "刘洋", "Anna Schmidt"]
-            motion = org.post(
-                f"/api/v1/meetings/{mid}/polls",
-                json={"title": "关于批准预算执行报告的决议", "kind": "motion", "agenda_item_id": agenda[0]},
-            ).get_json()
-            secret = org.post(
-                f"/api/v1/meetings/{mid}/polls",
-                json={"title": "推选监督小组组长", "options": ["刘洋", "张伟", "陈静"], "secret": True},
-            ).get_json()
-            for poll, choices in ((motion, [[0], [0], [1], [0]]), (secret, [[0], [0], [1], [2]])):
-                ok(t["王建国"], "poll.open", {"poll_id": poll["id"]})
-                for name, c in zip(voters, choices, strict=True):
-                    ok(t[name], "vote", {"poll_id": poll["id"], "choices": c, "ballot_id": str(uuid.uuid4())})
-                ok(t["王建国"], "poll.close", {"poll_id": poll["id"]})
-            held.polls = {"motion": motion, "secret": secret}
-            for key, poll in held.polls.items():
-                held.tallies[key] = org.get(f"/api/v1/polls/{poll['id']}").get_json()["tally"]
-    else:
-        org.post(
+    with fast_voting():
+        voters = ["王建国", "张伟", "刘洋", "Anna Schmidt"]
+        motion = org.post(
             f"/api/v1/meetings/{mid}/polls",
-            json={"title": "关于批准预算执行报告的决议", "options": ["赞成", "反对"]},
-        )
+            json={"title": "关于批准预算执行报告的决议", "kind": "motion", "agenda_item_id": agenda[0]},
+        ).get_json()
+        secret = org.post(
+            f"/api/v1/meetings/{mid}/polls",
+            json={"title": "推选监督小组组长", "options": ["刘洋", "张伟", "陈静"], "secret": True},
+        ).get_json()
+        for poll, choices in ((motion, [[0], [0], [1], [0]]), (secret, [[0], [0], [1], [2]])):
+            ok(t["王建国"], "poll.open", {"poll_id": poll["id"]})
+            for name, c in zip(voters, choices, strict=True):
+                ok(t[name], "vote", {"poll_id": poll["id"], "choices": c, "ballot_id": str(uuid.uuid4())})
+            ok(t["王建国"], "poll.close", {"poll_id": poll["id"]})
+        held.polls = {"motion": motion, "secret": secret}
+        for key, poll in held.polls.items():
+            held.tallies[key] = org.get(f"/api/v1/polls/{poll['id']}").get_json()["tally"]
     ok(t["刘洋"], "checkout")  # left early
     ok(t["王建国"], "meetings.end")
     ok(

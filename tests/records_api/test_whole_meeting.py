@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import io
 import json
 import os
@@ -13,7 +14,7 @@ import pytest
 
 from meeting_server.archive.verify import main as verify_main
 from meeting_server.archive.verify import verify_archive
-from tests.records_api.conftest import TITLE
+from tests.records_api.conftest import SIGNATURES, TITLE
 
 #: One file of each kind in the archive: (a prefix of its path, the subject verify must name).
 KINDS = [
@@ -102,24 +103,34 @@ def test_the_archive_holds_every_record(sealed):
         assert set(by_name) == set(held.names)
         assert by_name["Anna Schmidt"]["late"] and by_name["刘洋"]["left_early"]
         assert by_name["陈静"]["checked_in_at"] is None
+        # who signed with a finger at check-in, in the JSON and the CSV
+        for name, row in by_name.items():
+            assert row["signed"] is (name in SIGNATURES), name
+            assert bool(row["signature_sha256"]) is (name in SIGNATURES), name
+        csv_rows = list(csv.DictReader(io.StringIO(zf.read("attendance.csv").decode("utf-8-sig"))))
+        assert {r["name"]: r["signed"] for r in csv_rows} == {n: str(n in SIGNATURES) for n in held.names}
+        sig_entries = {
+            json.loads(line)["data"].get("signature_sha256")
+            for line in zf.read("audit.jsonl").decode().splitlines()
+            if json.loads(line)["command"] == "checkin"
+        }
+        assert {r["signature_sha256"] for r in csv_rows if r["signed"] == "True"} <= sig_entries
         audit_lines = zf.read("audit.jsonl").decode().splitlines()
         commands = [json.loads(line)["command"] for line in audit_lines]
         assert "minutes.approve" in commands and commands[-1] == "minutes.approve"
-        if held.polls:
-            votes = json.loads(zf.read("votes.json"))["polls"]
-            secret = next(p for p in votes if p["secret"])
-            named = next(p for p in votes if not p["secret"])
-            assert len(secret["receipts"]) == 4 and all(r["receipt"] for r in secret["receipts"])
-            assert all("name" not in r and "attendee_id" not in r for r in secret["receipts"])
-            assert {n["name"] for n in named["named"]} == {"王建国", "张伟", "刘洋", "Anna Schmidt"}
-            assert secret["tally"] == held.tallies["secret"] and named["tally"] == held.tallies["motion"]
-            # a secret ballot's choice never appears next to a voter anywhere in the archive
-            ballots = zf.read("ballots.csv").decode("utf-8-sig")
-            for line in ballots.splitlines()[1:]:
-                cells = line.split(",")
-                assert not (cells[2] == "True" and cells[5]), line
-        if held.annotations:
-            assert any(n.startswith("annotations/") and n.endswith(".pdf") for n in names)
+        votes = json.loads(zf.read("votes.json"))["polls"]
+        secret = next(p for p in votes if p["secret"])
+        named = next(p for p in votes if not p["secret"])
+        assert len(secret["receipts"]) == 4 and all(r["receipt"] for r in secret["receipts"])
+        assert all("name" not in r and "attendee_id" not in r for r in secret["receipts"])
+        assert {n["name"] for n in named["named"]} == {"王建国", "张伟", "刘洋", "Anna Schmidt"}
+        assert secret["tally"] == held.tallies["secret"] and named["tally"] == held.tallies["motion"]
+        # a secret ballot's choice never appears next to a voter anywhere in the archive
+        ballots = zf.read("ballots.csv").decode("utf-8-sig")
+        for line in ballots.splitlines()[1:]:
+            cells = line.split(",")
+            assert not (cells[2] == "True" and cells[5]), line
+        assert any(n.startswith("annotations/") and n.endswith(".pdf") for n in names)
     # the live log goes on: the seal follows the head the archive holds
     entries = sealed["audit"]["entries"]
     assert entries[-1]["command"] == "archive.seal"
@@ -132,8 +143,7 @@ def test_the_archive_holds_every_record(sealed):
 def test_a_flipped_byte_is_named(sealed, tmp_path, prefix, subject):
     with zipfile.ZipFile(sealed["zip"]) as zf:
         name = member(zf.namelist(), prefix)
-    if name is None:
-        pytest.skip(f"this build has no {prefix} (see the records' notes)")
+    assert name is not None, f"the archive has no {prefix}"
     out = tmp_path / "tampered.zip"
     rewrite(sealed["zip"], out, change=lambda n, d: flip(d) if n == name else d)
     report = verify_archive(out)
@@ -211,12 +221,62 @@ def test_pyhanko_accepts_the_minutes_signature(sealed):
 
 
 def test_first_page_renders(sealed, tmp_path):
-    """The first page as an image; UPDATE_SCREENSHOTS=1 writes docs/screenshots/minutes-page1-route.png."""
+    """The first page as an image; UPDATE_SCREENSHOTS=1 writes docs/screenshots/minutes-page1.png
+    (the whole meeting of this module: check-ins with finger signatures, two polls, approval)."""
     with zipfile.ZipFile(sealed["zip"]) as zf:
         pdf = zf.read("minutes.pdf")
     with pymupdf.open(stream=pdf, filetype="pdf") as doc:
         png = doc[0].get_pixmap(dpi=110).tobytes("png")
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
     if os.environ.get("UPDATE_SCREENSHOTS") == "1":
-        target = Path(__file__).resolve().parents[2] / "docs" / "screenshots" / "minutes-page1-route.png"
+        target = Path(__file__).resolve().parents[2] / "docs" / "screenshots" / "minutes-page1.png"
         target.write_bytes(png)
+
+
+def _signature_cells(doc) -> dict[str, list]:
+    """Per attendee name: the vector drawings inside that row's cell of the attendance table's
+    signature column (the column under the header 签名)."""
+    out: dict[str, list] = {}
+    for page in doc:
+        heads = page.search_for("签名")
+        if not heads:
+            continue
+        head = heads[0]
+        drawings = [d for d in page.get_drawings() if d.get("color") is not None and d["rect"].y0 > head.y1]
+        for name in SIGNATURE_ROWS:
+            rows = [r for r in page.search_for(name) if r.y0 > head.y1]
+            if not rows or name in out:
+                continue
+            row = rows[0]  # the attendance table comes first
+            mid = (row.y0 + row.y1) / 2
+            out[name] = [
+                d
+                for d in drawings
+                if head.x0 - 60 < (d["rect"].x0 + d["rect"].x1) / 2 < head.x1 + 60
+                and d["rect"].y0 < mid + 14
+                and d["rect"].y1 > mid - 14
+                and d["rect"].height < 40
+            ]
+    return out
+
+
+SIGNATURE_ROWS = ("王建国", "李秀英", "张伟", "刘洋", "陈静")
+
+
+def test_the_minutes_show_each_finger_signature(sealed):
+    """Who signed at check-in has their strokes drawn (vector paths) in the signature cell of their row."""
+    with zipfile.ZipFile(sealed["zip"]) as zf:
+        pdf = zf.read("minutes.pdf")
+    with pymupdf.open(stream=pdf, filetype="pdf") as doc:
+        cells = _signature_cells(doc)
+    assert set(cells) == set(SIGNATURE_ROWS), cells.keys()
+    for name in SIGNATURE_ROWS:
+        drawn = cells[name]
+        if name in SIGNATURES:
+            strokes = len(SIGNATURES[name]["strokes"])
+            lines = sum(1 for d in drawn for item in d["items"] if item[0] == "l")
+            assert drawn and lines >= strokes * 10, (name, len(drawn), lines)
+            width = max(d["rect"].x1 for d in drawn) - min(d["rect"].x0 for d in drawn)
+            assert width > 20, (name, width)  # a signature, not a dot
+        else:
+            assert not drawn, (name, drawn)
