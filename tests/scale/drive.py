@@ -129,15 +129,23 @@ class Profiler:
 
 
 #: What "where the time goes" counts: the share of py-spy's samples (on-CPU only: py-spy leaves
-#: out a thread waiting in epoll unless `--idle`) whose stack contains each mark.
+#: out a thread waiting in epoll unless `--idle`) whose stack contains each mark (a frame's text),
+#: or `(mark, but_not)`: contains `mark` and not `but_not`. Shares overlap (a broadcast runs inside
+#: the command that emits it).
 PROFILE_MARKS = {
-    "broadcast loop (socketio manager.emit: a queue put per client)": "emit (socketio/manager.py",
-    "per-client writer greenlets (engineio: encode, websocket frame, send)": "writer (engineio/socket.py",
-    "  of which the send() syscall loop": "_send_loop (eventlet/greenio/base.py",
-    "eventlet timers (greenlet wake-ups)": "fire_timers (eventlet/hubs/hub.py",
-    "reading client frames": "wait (eventlet/websocket.py",
-    "command pipeline (validate, lock, write, audit, commit)": "_execute (",
+    "command pipeline (`_execute`: validate, lock, write, audit, commit, then emit)": "_execute (",
+    "  of which outside the broadcast (the database work, the audit chain)": (
+        "_execute (",
+        "emit (socketio/",
+    ),
     "SQLAlchemy (anywhere)": "sqlalchemy/",
+    "broadcast loop (python-socketio manager.emit over the room's clients)": "emit (socketio/manager.py",
+    "  direct websocket write per client (core/sockets.py send_packet)": "install_direct_send.<locals>.send_packet",
+    "per-client writer green threads (engineio: queue, encode, frame, send)": "writer (engineio/socket.py",
+    "send() syscall loop (eventlet greenio)": "_send_loop (eventlet/greenio/base.py",
+    "eventlet timers (green thread wake-ups)": "fire_timers (eventlet/hubs/hub.py",
+    "Flask-SocketIO event dispatch (a request context per event)": "SocketIO._handle_event (flask_socketio",
+    "reading client frames": "wait (eventlet/websocket.py",
     "Redis: publishing a broadcast": "_publish (socketio/redis_manager.py",
     "Redis: listener (another process's broadcasts)": "_thread (socketio/pubsub_manager.py",
 }
@@ -161,7 +169,7 @@ def summarize_profile(path: Path, top: int = 12) -> list[tuple[str, float]]:
     return [(f, round(100 * k / total, 1)) for f, k in own.most_common(top)] if total else []
 
 
-def profile_by_module(path: Path, marks: dict[str, str]) -> dict[str, float]:
+def profile_by_module(path: Path, marks: dict[str, Any]) -> dict[str, float]:
     """Share of samples whose stack contains each mark (a substring of a frame), e.g. a module path."""
     if not path.exists():
         return {}
@@ -175,7 +183,8 @@ def profile_by_module(path: Path, marks: dict[str, str]) -> dict[str, float]:
             continue
         total += k
         for name, mark in marks.items():
-            if mark in stack:
+            want, but_not = (mark, None) if isinstance(mark, str) else mark
+            if want in stack and (but_not is None or but_not not in stack):
                 hit[name] += k
     return {name: round(100 * hit[name] / total, 1) for name in marks} if total else {}
 
