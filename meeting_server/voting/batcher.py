@@ -24,6 +24,7 @@ import gc
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -55,7 +56,10 @@ class Item:
     lead: bool = False
     #: When the handler queued it (perf_counter).
     t: float = field(default_factory=time.perf_counter)
-    done: threading.Event = field(default_factory=threading.Event)
+    #: Set for a handler waiting in `submit` (created there); None for an item `post`ed with a `reply`.
+    done: threading.Event | None = None
+    #: Called with the ack once the ballot is committed (`post`): no thread waits for it.
+    reply: Callable[[dict[str, Any]], None] | None = None
 
 
 class Batcher:
@@ -69,6 +73,9 @@ class Batcher:
         self.largest = 0
 
     def submit(self, item: Item) -> dict[str, Any]:
+        """Queue `item` and wait (this thread) until its ballot is committed; returns its ack."""
+        if item.done is None:
+            item.done = threading.Event()
         with self._lock:
             self._pending.append(item)
             lead = not self._busy
@@ -99,25 +106,57 @@ class Batcher:
             )
         return item.result
 
+    def post(self, item: Item) -> None:
+        """Queue `item` (with `item.reply` set) and return at once; `reply` gets the ack after the commit.
+
+        No thread waits per ballot: one background task leads while ballots are queued.
+        """
+        assert item.reply is not None
+        with self._lock:
+            self._pending.append(item)
+            start = not self._busy
+            self._busy = True
+        if start:
+            _spawn(self._run)
+
+    def _run(self) -> None:
+        """A background leader: write batches until nothing is queued."""
+        while self._lead_once(background=True):
+            pass
+
     def _lead(self) -> None:
+        self._lead_once(background=False)
+
+    def _lead_once(self, background: bool) -> bool:
+        """Write one batch; True if this (background) leader should write the next one too."""
         from ..extensions import socketio
 
         if WINDOW_S:
             socketio.sleep(WINDOW_S)
         with self._lock:
             batch, self._pending = self._pending[:MAX_BATCH], self._pending[MAX_BATCH:]
+        nxt = None
         try:
             if batch:
                 self._write(batch)
         finally:
+            for it in batch:  # (only if writing itself broke) no item is left without an answer
+                if it.result is None:
+                    _answer(
+                        it, ack_error(Conflict("the vote could not be recorded; resend it", code="timeout"))
+                    )
             with self._lock:
                 nxt = self._pending[0] if self._pending else None
                 if nxt is None:
                     self._busy = False
-                else:
+                elif not background and nxt.reply is None:
                     nxt.lead = True
-            if nxt is not None:
-                nxt.done.set()  # hand the leader role on to a waiting handler
+            if nxt is not None and not background:
+                if nxt.reply is None:
+                    nxt.done.set()  # hand the leader role on to a waiting handler
+                else:
+                    _spawn(self._run)  # a posted ballot has no thread to lead: start one
+        return background and nxt is not None
 
     def _write(self, batch: list[Item]) -> None:
         t0 = time.perf_counter()
@@ -148,8 +187,7 @@ class Batcher:
         self.ballots += len(batch)
         self.largest = max(self.largest, len(batch))
         for it, res in zip(batch, results, strict=True):
-            it.result = res
-            it.done.set()
+            _answer(it, res)
         from . import progress, timers
 
         try:  # after the acks: courtesy broadcasts and closing a poll whose time ran out
@@ -159,6 +197,23 @@ class Batcher:
                 timers.auto_close(poll_id)
         except Exception:
             log.warning("after a vote batch: progress or closing an expired poll failed", exc_info=True)
+
+
+def _answer(it: Item, res: dict[str, Any]) -> None:
+    it.result = res
+    if it.reply is not None:
+        try:
+            it.reply(res)
+        except Exception:  # one unreachable tablet must not stop the other acks
+            log.warning("sending a vote ack failed", exc_info=True)
+    elif it.done is not None:
+        it.done.set()
+
+
+def _spawn(fn: Callable[[], None]) -> None:
+    from ..extensions import socketio
+
+    socketio.start_background_task(fn)
 
 
 def _alone(it: Item) -> dict[str, Any]:
@@ -273,29 +328,88 @@ def write_batch(s, batch: list[Item], touched: set, expired: set) -> list[dict[s
 batcher = Batcher()
 
 
+def _prepare(app, sid: str, data: Any, extra: tuple) -> Item | dict[str, Any]:
+    """The checks a `vote` needs before it is queued: an Item, or the error ack."""
+    from ..core.sockets import connections
+
+    actor = connections.get(sid)
+    if actor is None:
+        return ack_error(Unauthorized("not connected to a meeting", code="unauthorized"))
+    raw = data if data is not None else {}
+    try:
+        if extra:
+            raise Invalid("send one payload object with the event", code="invalid")
+        payload = validate(registry.get("vote"), raw)
+        if payload.poll_id is None:
+            raise Invalid("poll_id is required", fields=[{"field": "poll_id", "problem": "required"}])
+        return Item(actor=actor, raw=raw, payload=payload, app=app, sid=sid)
+    except Exception as e:  # every failure becomes an error ack, never a dropped callback
+        return ack_error(e)
+
+
 def handler(app) -> Any:
     """The `vote` handler, registered on the python-socketio server itself (`voting.init_app`).
 
     It bypasses Flask-SocketIO's per-event Flask request context (environ, URL adapter, session),
-    which cost as much as the rest of a vote; it needs neither `request` nor a session.
+    which cost as much as the rest of a vote; it needs neither `request` nor a session. It blocks
+    its event's thread until the commit: the path of synchronous servers (the test client);
+    under eventlet/gevent `install` answers votes without a thread per vote.
     """
-    cmd_name = "vote"
 
-    def on_vote(sid: str, data: Any = None, *_extra: Any) -> dict[str, Any]:
-        from ..core.sockets import connections
-
-        actor = connections.get(sid)
-        if actor is None:
-            return ack_error(Unauthorized("not connected to a meeting", code="unauthorized"))
-        raw = data if data is not None else {}
+    def on_vote(sid: str, data: Any = None, *extra: Any) -> dict[str, Any]:
+        item = _prepare(app, sid, data, extra)
+        if isinstance(item, dict):
+            return item
         try:
-            if _extra:
-                raise Invalid("send one payload object with the event", code="invalid")
-            payload = validate(registry.get(cmd_name), raw)
-            if payload.poll_id is None:
-                raise Invalid("poll_id is required", fields=[{"field": "poll_id", "problem": "required"}])
-            return batcher.submit(Item(actor=actor, raw=raw, payload=payload, app=app, sid=sid))
-        except Exception as e:  # every failure becomes an error ack, never a dropped callback
+            return batcher.submit(item)
+        except Exception as e:
             return ack_error(e)
 
     return on_vote
+
+
+def install(app, server) -> None:
+    """Answer `vote` events without a green thread per event (when the server runs handlers asynchronously).
+
+    python-socketio starts one thread per incoming event and sends its ack when the handler returns,
+    so a vote handler waiting for its batch's commit costs a thread, an event, a timer and two context
+    switches per ballot. Here a `vote` packet is checked where it is read, queued with a callback
+    that sends its ACK packet, and the batcher's one leader task writes the batch and sends the acks,
+    still each after its commit. Every other event, and every event when handlers run synchronously
+    (Flask-SocketIO's test client), takes python-socketio's own path to the `vote` handler above.
+    """
+    from socketio import packet
+
+    # Wrap python-socketio's own method once per server, whichever app installs last (tests build many).
+    inner = server.__dict__.setdefault("_vote_inner_handle_event", server._handle_event)
+
+    def handle_event(eio_sid, namespace, id, data):
+        if (
+            not server.async_handlers
+            or not data
+            or not isinstance(data[0], str)
+            or data[0] != "vote"
+            or (namespace or "/") != "/"
+        ):
+            return inner(eio_sid, namespace, id, data)
+        sid = server.manager.sid_from_eio_sid(eio_sid, "/")
+        if sid is None or not server.manager.is_connected(sid, "/"):
+            return inner(eio_sid, namespace, id, data)  # python-socketio logs and drops it
+
+        def reply(res: dict[str, Any]) -> None:
+            if id is not None:
+                server._send_packet(
+                    eio_sid, server.packet_class(packet.ACK, namespace="/", id=id, data=[res])
+                )
+
+        item = _prepare(app, sid, data[1] if len(data) > 1 else None, tuple(data[2:]))
+        if isinstance(item, dict):
+            reply(item)
+            return
+        item.reply = reply
+        try:
+            batcher.post(item)
+        except Exception as e:
+            reply(ack_error(e))
+
+    server._handle_event = handle_event

@@ -230,6 +230,34 @@ def close(ctx: Ctx, p) -> dict:
     return service.poll_json(poll, s=ctx.s, reveal=True)
 
 
+def close_open_polls(ctx: Ctx) -> list[int]:
+    """`meetings.end` closes every poll still open, as `poll.close` would (called by that command).
+
+    Each is counted against the attendance snapshot taken now, gets its own `poll.close` audit entry
+    (actor: whoever ended the meeting), and the room gets `poll` and `poll.result` (to everyone, or to
+    the chair and organizers when the poll is not published on close), queued before the `meeting`
+    event that ends the meeting. Returns the ids closed.
+    """
+    from sqlalchemy import select
+
+    from ..core import audit
+    from ..core.commands import registry
+
+    cmd = registry.get("poll.close")
+    closed = []
+    open_polls = ctx.s.scalars(
+        select(Poll).where(Poll.meeting_id == ctx.meeting.id, Poll.status == "open").order_by(Poll.id)
+    )
+    for poll in list(open_polls):
+        sub = Ctx(s=ctx.s, actor=ctx.actor, command=cmd, meeting=ctx.meeting, obj=poll)
+        cmd.fn(sub, schemas.PollRef(poll_id=poll.id))
+        audit.append(ctx.s, ctx.meeting, ctx.actor, cmd.name, {**sub.audit_data, "reason": "meeting_ended"})
+        for e in sub.emits:
+            ctx.emit(e.event, e.data, to=e.to)
+        closed.append(poll.id)
+    return closed
+
+
 @commands.command(
     "poll.publish",
     roles=CHAIRS,
@@ -507,6 +535,7 @@ def init_app(app) -> None:
     from . import batcher
 
     socketio.server.on("vote", batcher.handler(app))
+    batcher.install(app, socketio.server)
     state.contributors["voting"] = _state_part
     timers.new_generation()
     progress.reset()

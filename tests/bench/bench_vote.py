@@ -1,6 +1,7 @@
 """Benchmark: N tablets vote at once; time until the last durable ack.
 
     .venv/bin/python tests/bench/bench_vote.py [--tablets 1000] [--runs 3] [--no-node] [--json FILE]
+        [--profile DIR]
 
 For each target, in the same run:
 
@@ -25,9 +26,11 @@ import asyncio
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
@@ -59,7 +62,36 @@ def summary(res: dict) -> dict:
 # -- ours ----------------------------------------------------------------------------------
 
 
-def run_ours(n: int, runs: int, show_log: bool = False) -> dict:
+class Profiler:
+    """py-spy (PyPI) sampling the server during each burst only (`--profile DIR`): raw collapsed stacks."""
+
+    def __init__(self, out_dir: str | None, pid: int):
+        self.out_dir, self.pid, self.proc = out_dir, pid, None
+
+    def start(self, name: str) -> None:
+        if not self.out_dir:
+            return
+        exe = Path(sys.executable).with_name("py-spy")
+        Path(self.out_dir).mkdir(parents=True, exist_ok=True)
+        out = Path(self.out_dir) / f"{name}.txt"
+        self.proc = subprocess.Popen([str(exe), "record", "-p", str(self.pid), "-r", "500", "-f", "raw",
+                                      "--nolineno", "-o", str(out)], stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL)  # fmt: skip
+        time.sleep(0.5)  # py-spy attaches
+
+    def stop(self) -> None:
+        if self.proc is None:
+            return
+        self.proc.send_signal(signal.SIGINT)
+        try:
+            self.proc.wait(20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(5)
+        self.proc = None
+
+
+def run_ours(n: int, runs: int, show_log: bool = False, profile: str | None = None) -> dict:
     from tests.live.server import ORG_PASSWORD, ORG_USER, LiveServer
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-vote-"))
@@ -78,12 +110,15 @@ def run_ours(n: int, runs: int, show_log: bool = False) -> dict:
         async def main():
             clients = await crowd.connect_all(srv.url, room.sessions)
             try:
-                for pid in polls:
+                prof = Profiler(profile, srv.proc.pid)
+                for r, pid in enumerate(polls):
                     srv.ok("POST", f"/api/v1/polls/{pid}/open", {}, token)
                     await asyncio.sleep(1.0)  # let the `poll` broadcast land
+                    prof.start(f"ours-{r + 1}")
                     cpu0 = cpu_s(srv.proc.pid)
                     res = await crowd.burst(clients, [crowd.ballot(pid, i) for i in range(n)])
                     res["server_cpu_ms"] = round((cpu_s(srv.proc.pid) - cpu0) * 1000)
+                    prof.stop()
                     got = srv.ok("GET", f"/api/v1/polls/{pid}", None, token)
                     closed = srv.ok("POST", f"/api/v1/polls/{pid}/close", {}, token)
                     res = summary(res) | {
@@ -176,11 +211,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-node", action="store_true")
     ap.add_argument("--json", default=None, help="write the results here")
     ap.add_argument("--show-log", action="store_true", help="print the end of the server's log")
+    ap.add_argument("--profile", default=None, help="py-spy raw stacks of each burst into this directory")
     args = ap.parse_args(argv)
     raise_fd_limit()
     load = os.getloadavg()
     results = {"tablets": args.tablets, "cpus": os.cpu_count(), "load_before": [round(x, 2) for x in load]}
-    results["ours"] = run_ours(args.tablets, args.runs, args.show_log)
+    results["ours"] = run_ours(args.tablets, args.runs, args.show_log, args.profile)
     if not args.no_node:
         results["node"] = run_node(args.tablets, args.runs)
     results["load_after"] = [round(x, 2) for x in os.getloadavg()]
