@@ -257,10 +257,27 @@ function onState(st) {
 function onCurrent(block) {
   const moved = block.document_id !== S.current.document_id || block.page !== S.current.page;
   S.current = { ...S.current, ...block };
-  if (moved) { localInk.clear(); drawInk(); }
-  renderStage();
-  renderAgenda();
-  if (moved) renderDocs();
+  if (moved) localInk.clear();
+  // The label at once; the rest (preview decode, thumbnails, agenda, documents) when the console is
+  // idle, at most 120 ms later: this event reaches the tablets at the same moment, and on shared
+  // hardware the console's redraw should not take the CPU from their flip.
+  renderStage({ light: true });
+  scheduleRender(moved);
+}
+
+let renderSoon = null;
+let renderDocsToo = false;
+function scheduleRender(docs = false) {
+  renderDocsToo ||= docs;
+  if (renderSoon) return;
+  const run = () => {
+    renderSoon = null;
+    renderStage();
+    renderAgenda();
+    if (renderDocsToo) renderDocs();
+    renderDocsToo = false;
+  };
+  renderSoon = window.requestIdleCallback ? requestIdleCallback(run, { timeout: 120 }) : setTimeout(run, 30);
 }
 
 async function refreshSeats() {
@@ -386,13 +403,18 @@ async function present(documentId, page) {
   // Send first (the room waits for it), then show it here; the room follows on the `page` event.
   const sent = live.request("present", { document_id: documentId, page }, { timeout: 8000 });
   S.pending = { document_id: documentId, page };
-  renderStage();
+  // Only the label and buttons now; the preview image (a decode) and the thumbnail strip's scroll
+  // (a layout, and lazy thumbnails fetched from the server) wait for the ack, so on a shared
+  // machine they do not compete with the server and the tablets for the flip.
+  renderStage({ light: true });
   const ack = await sent;
-  S.pending = null;
-  if (!ack.ok) { showError(ack.error); renderStage(); return; }
-  // Then warm the next pages, so the preview keeps up with a fast remote (not before: the
-  // server answers the room first).
-  for (const n of [page + 1, page + 2]) if (n <= (d.page_count || 0)) warm(pageUrl(d, n));
+  const mine = S.pending && S.pending.document_id === documentId && S.pending.page === page;
+  if (!ack.ok) { if (mine) S.pending = null; showError(ack.error); renderStage(); return; }
+  if (mine) S.pending = null;
+  scheduleRender();
+  // Then warm the next pages when the console is idle, so the preview keeps up with a fast remote.
+  const next = [page + 1, page + 2].filter((n) => n <= (d.page_count || 0)).map((n) => pageUrl(d, n));
+  (window.requestIdleCallback || ((fn) => setTimeout(fn, 50)))(() => next.forEach(warm), { timeout: 500 });
 }
 
 const warmed = new Set();
@@ -412,9 +434,15 @@ function step(dir) {
   present(cur.document_id, (cur.page || 1) + dir);
 }
 
-function renderStage() {
+function renderStage({ light = false } = {}) {
   const cur = S.pending || S.current;
   const d = S.docs.get(cur.document_id);
+  if (light && d && ui.thumbs.dataset.doc === `${d.id}:${d.version}`) {
+    ui.pageLabel.textContent = `${d.title} · ${t("viewer.page_of", { n: cur.page, count: d.page_count || 0 })}`;
+    ui.prev.disabled = cur.page <= 1;
+    ui.next.disabled = cur.page >= (d.page_count || 0);
+    return;
+  }
   ui.stageEmpty.hidden = !!d;
   ui.sheet.hidden = !d;
   if (!d) {
