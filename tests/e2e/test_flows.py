@@ -45,6 +45,33 @@ UNLABELLED = """() => [...document.querySelectorAll('button, input, select, text
     .map((e) => e.outerHTML.slice(0, 120))"""
 
 
+LOW_CONTRAST = r"""() => {
+  const parse = (c) => { const m = c.match(/rgba?\(([^)]+)\)/); if (!m) return null; const p = m[1].split(/[ ,\/]+/).filter(Boolean).map(Number); return [p[0], p[1], p[2], p.length > 3 ? p[3] : 1]; };
+  const lum = ([r, g, b]) => { const f = (v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; }; return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b); };
+  const bg = (el) => { for (let e = el; e; e = e.parentElement) { const c = parse(getComputedStyle(e).backgroundColor); if (c && c[3] > 0.5) return c; } return [255, 255, 255, 1]; };
+  const out = [];
+  for (const el of document.querySelectorAll('body *')) {
+    if (!el.getClientRects().length) continue;
+    const own = [...el.childNodes].some((n) => n.nodeType === 3 && n.textContent.trim());
+    if (!own) continue;
+    const cs = getComputedStyle(el);
+    if (cs.visibility === 'hidden' || Number(cs.opacity) < 0.5) continue;
+    const fg = parse(cs.color); const b = bg(el);
+    const L1 = lum(fg), L2 = lum(b);
+    const ratio = (Math.max(L1, L2) + 0.05) / (Math.min(L1, L2) + 0.05);
+    const large = parseFloat(cs.fontSize) >= 24 || (parseFloat(cs.fontSize) >= 18.66 && Number(cs.fontWeight) >= 700);
+    if (ratio < (large ? 3 : 4.5)) out.push(`${ratio.toFixed(2)} ${el.tagName}.${el.className} "${el.textContent.trim().slice(0, 30)}" ${cs.color} on ${b}`);
+  }
+  return out;
+}"""
+
+
+def legible(page) -> None:
+    """Text meets WCAG AA contrast against its background (4.5:1, large text 3:1)."""
+    bad = page.evaluate(LOW_CONTRAST)
+    assert not bad, bad
+
+
 def labelled(page) -> None:
     """Every visible control has an accessible name (text, a label, aria-label or title)."""
     bad = page.evaluate(UNLABELLED)
@@ -80,6 +107,7 @@ def test_tablet_signature_sharing_and_purge(server, open_page):
     row = next(a for a in report["attendees"] if a.get("attendee_id", a.get("id")) == seat["id"])
     assert row["signed"] is True, row
     labelled(tab)
+    legible(tab)
 
     # Every document is cached, the confidential one too (its watermarked pages come on a retry).
     tab.wait_for_function(f"({CACHED_DOCS})().then(ids => ids['{doc}'] === 4 && ids['{secret['id']}'] === 2 && ids['{dropped['id']}'] === 2)", polling=250, timeout=60_000)  # fmt: skip
@@ -121,6 +149,8 @@ def test_tablet_signature_sharing_and_purge(server, open_page):
     shot(tab, "tablet-annotation-shared")
     labelled(tab)
     labelled(con)
+    legible(tab)
+    legible(con)
     tab.get_by_test_id("ann-share").click()
     tab.get_by_test_id("share-private").click()
     tab.locator("[data-testid=ann-share-state][data-to=private]").wait_for()
@@ -234,6 +264,12 @@ def test_organizer_minutes_review_approval_and_archive(server, open_page):
     assert "请补充表决结果" in history
     shot(page, "organizer-minutes")
     labelled(page)
+    legible(page)
+    # A phone: the review fits the width (no sideways scrolling).
+    page.set_viewport_size({"width": 390, "height": 844})
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
+    shot(page, "organizer-minutes-phone")
+    page.set_viewport_size({"width": 1366, "height": 900})
 
     # The archive: built in the worker with progress, then downloaded with progress.
     with page.expect_download(timeout=120_000) as dl:
