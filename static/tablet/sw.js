@@ -30,6 +30,7 @@ const SHELL = [
   "/static/vendor/socket.io.esm.min.js",
 ];
 const PAGE_RE = /^\/api\/v1\/documents\/(\d+)\/(pages|thumbs)\/(\d+)$/;
+const RETRIES = 30; // per image, Retry-After apart (at most 5 s)
 const PARALLEL = 4;
 
 self.addEventListener("install", (event) => {
@@ -135,6 +136,15 @@ async function precache(token, docs) {
       const it = mine.missing.shift();
       try {
         const resp = await fetch(it.url, { headers: { Authorization: `Bearer ${token}` }, cache: "no-cache" });
+        // Not ready yet (a confidential page is being watermarked for this seat: 409 with
+        // Retry-After), or the server is busy: try again later, a bounded number of times.
+        if ((resp.status === 409 || resp.status === 429 || resp.status === 503) && (it.tries || 0) < RETRIES) {
+          it.tries = (it.tries || 0) + 1;
+          const after = Math.min(5, Math.max(0.5, Number(resp.headers.get("Retry-After")) || 1));
+          await new Promise((resolve) => setTimeout(resolve, after * 1000));
+          mine.missing.push(it);
+          continue;
+        }
         if (!resp.ok) throw new Error(String(resp.status));
         await cache.put(it.key, resp);
         if (it.kind === "page") mine.done++;

@@ -158,7 +158,7 @@ export class Viewer {
   }
 
   /** Show page `n` of `doc`; the newest call wins when several overlap. */
-  async show(doc, n, view = undefined) {
+  async show(doc, n, view = undefined, attempt = 0) {
     const token = ++this.showToken;
     const docChanged = !this.doc || doc.id !== this.doc.id || doc.version !== this.doc.version;
     this.doc = doc;
@@ -183,6 +183,14 @@ export class Viewer {
     this.img.alt = t("viewer.page_alt", { title: doc.title, n: this.page });
     this.img.classList.toggle("broken", !ok);
     if (this.overlay) this.overlay.setPage(doc, this.page, this.img);
+    if (!ok) {
+      // Not in the cache and not ready on the server yet (a confidential page is watermarked for
+      // this seat on first request), or the network failed: forget it and try again shortly.
+      this.pool.delete(url);
+      if (attempt < 10) {
+        setTimeout(() => { if (token === this.showToken) this.show(doc, n, view, attempt + 1); }, 1000 + attempt * 500);
+      }
+    }
     // Mark the moment the new page is on screen: the frame after this change has been
     // painted once the task queued from its animation-frame callback runs.
     const page = this.page;

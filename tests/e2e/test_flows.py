@@ -112,6 +112,9 @@ def test_tablet_signature_sharing_and_purge(server, open_page):
     # Every document is cached, the confidential one too (its watermarked pages come on a retry).
     tab.wait_for_function(f"({CACHED_DOCS})().then(ids => ids['{doc}'] === 4 && ids['{secret['id']}'] === 2 && ids['{dropped['id']}'] === 2)", polling=250, timeout=60_000)  # fmt: skip
 
+    tab.locator("[data-testid=cache-progress][data-finished=true]").wait_for(timeout=60_000)
+    assert "失败" not in tab.get_by_test_id("cache-progress").inner_text()
+
     # Annotate the presented page, share it with the room, then make it private again.
     con = console(open_page, room)
     con.get_by_test_id("c-doc").filter(has_text=room.doc["title"]).first.click()
@@ -167,6 +170,9 @@ def test_tablet_signature_sharing_and_purge(server, open_page):
     tab.get_by_test_id("nav-materials").click()
     tab.get_by_test_id("doc-row").filter(has_text="机密材料").get_by_role("button").first.click()
     shows(tab, secret["id"], 1, timeout=15_000)
+    assert tab.evaluate(
+        "() => { const i = document.querySelector('.sheet img'); return i.complete && i.naturalWidth > 0; }"
+    )
     status, _ = server.json("POST", f"/api/v1/meetings/{room.id}/end", token=room.token)
     assert status == 200
     tab.get_by_test_id("banner").wait_for()
