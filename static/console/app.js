@@ -191,8 +191,9 @@ function build() {
     h("button", { type: "button", class: "btn btn-ghost", i18n: "console.fit", on: { click: () => sendView(0) } }));
   ui.thumbs = h("div", { class: "thumbs c-thumbs", "data-testid": "c-thumbs", role: "listbox", i18nAttrs: { "aria-label": "viewer.thumbnails" } });
   ui.keys = h("p", { class: "muted keys", i18n: "console.keys" });
+  ui.sharedBtn = h("button", { type: "button", class: "btn btn-ghost", i18n: "console.shared", "data-testid": "c-shared", on: { click: () => sharedDialog() } });
   const centre = h("section", { class: "c-centre" },
-    h("div", { class: "c-toolbar" }, ui.prev, ui.pageLabel, ui.next, ui.lock, ui.pointerBtn, ui.inkBtn, ui.inkClear, ui.zoom),
+    h("div", { class: "c-toolbar" }, ui.prev, ui.pageLabel, ui.next, ui.lock, ui.pointerBtn, ui.inkBtn, ui.inkClear, ui.zoom, ui.sharedBtn),
     ui.stage, ui.thumbs, ui.keys);
 
   // Right: tabs
@@ -478,6 +479,43 @@ function renderStage({ light = false } = {}) {
     if (on) b.scrollIntoView({ block: "nearest", inline: "center" });
   }
   drawInk();
+}
+
+/** Seats' annotations shared with the room or the presenter on the presented document: show one seat's to the room. */
+async function sharedDialog() {
+  const docId = (S.pending || S.current).document_id;
+  if (!docId) { toast(t("console.nothing"), "info"); return; }
+  let r;
+  try {
+    r = await api.get(`/documents/${docId}/annotations/shared`);
+  } catch (e) {
+    showError(e);
+    return;
+  }
+  const bySeat = new Map();
+  for (const a of r.annotations || []) {
+    const k = a.attendee?.id;
+    if (!bySeat.has(k)) bySeat.set(k, { attendee: a.attendee, ids: [], pages: new Set() });
+    bySeat.get(k).ids.push(a.id);
+    bySeat.get(k).pages.add(a.page);
+  }
+  const show = async (seat) => {
+    const ack = await live.request("annotation.show", { document_id: docId, attendee_id: seat.attendee.id, ids: seat.ids });
+    if (!ack.ok) showError(ack.error); else toast(t("console.shared_shown", { who: seat.attendee.name || "" }), "ok");
+  };
+  const rows = [...bySeat.values()].map((seat) => h("li", { class: "row", "data-testid": "shared-seat" },
+    h("span", { class: "grow" }, `${seat.attendee?.name || ""}${seat.attendee?.seat ? " · " + seat.attendee.seat : ""} · `,
+      t("console.shared_count", { n: seat.ids.length, pages: [...seat.pages].sort((a, b) => a - b).join(", ") })),
+    h("button", { type: "button", class: "btn btn-primary", i18n: "console.shared_show", "data-testid": "shared-show", on: { click: () => show(seat) } })));
+  const v = await dialog({
+    titleKey: "console.shared",
+    body: rows.length ? h("ul", { class: "shared-list" }, rows) : h("p", { class: "muted", i18n: "console.shared_none" }),
+    actions: [{ i18n: "console.shared_hide", value: "hide", kind: "ghost", testid: "shared-hide" }, { i18n: "common.close", value: null, kind: "primary", testid: "dlg-close" }],
+  });
+  if (v === "hide") {
+    const ack = await live.request("annotation.hide", {});
+    if (!ack.ok) showError(ack.error);
+  }
 }
 
 async function toggleLock() {

@@ -138,10 +138,11 @@ function buildScreen() {
   ui.follow = h("span", { class: "follow", "data-testid": "follow-state", role: "status", "aria-live": "polite" });
   ui.backBtn = h("button", { type: "button", class: "btn btn-primary", "data-testid": "back-to-presenter", i18n: "viewer.back", on: { click: () => follow() } });
   ui.docTitle = h("span", { class: "doc-title grow", "data-testid": "doc-title" });
+  ui.shownBy = h("span", { class: "badge badge-primary", "data-testid": "shown-by", role: "status", hidden: true });
   ui.annBtn = h("button", { type: "button", class: "btn", "aria-pressed": "false", i18n: "ann.tools", "data-testid": "ann-toggle", on: { click: () => toggleAnnTools() } });
   ui.annTools = annToolbar();
   const readerBar = h("div", { class: "reader-bar" },
-    ui.follow, ui.backBtn, ui.docTitle, viewer.pageLabel,
+    ui.follow, ui.backBtn, ui.docTitle, ui.shownBy, viewer.pageLabel,
     h("div", { class: "btn-row zoom" }, viewer.zoomOut, viewer.zoomReset, viewer.zoomIn),
     ui.annBtn);
   ui.reader = h("section", { class: "panel reader", "data-testid": "reader", i18nAttrs: { "aria-label": "nav.reader" } }, readerBar, ui.annTools, viewer.el);
@@ -240,6 +241,7 @@ function connect() {
       ink: (i) => viewer.live.ink(i),
       "ink.clear": (c) => viewer.live.clear(c),
       annotation: (a) => annotationEvent(a),
+      "annotation.shown": (ev) => showShared(ev),
     },
   });
   live.onOutbox(({ item, ack }) => {
@@ -308,6 +310,7 @@ function onState(st) {
   viewer.live.clear({ reason: "page" });
   annLoaded.clear();
   if (viewer.doc && S.docs.has(viewer.doc.id)) loadAnnotations(S.docs.get(viewer.doc.id));
+  showShared(st.annotations?.shown || null);
   votes.clockOffset = S.clockOffset || 0;
   votes.setMe(st.me);
   votes.setPoll(st.poll);
@@ -660,6 +663,25 @@ async function loadAnnotations(doc) {
     const merged = [...server.filter((x) => !pending.has(x.id) || local.some((l) => l.id === x.id)), ...kept];
     if (merged.length || local.length) annotations.replace(doc, n, merged);
   }
+}
+
+/** The presenter shows a seat's shared annotations to the room (`annotation.shown`; null document: hidden). */
+async function showShared(ev) {
+  const doc = ev?.document_id != null ? S.docs.get(ev.document_id) : null;
+  if (!doc) {
+    viewer.live.setShown([]);
+    ui.shownBy.hidden = true;
+    return;
+  }
+  await sizesOf(doc);
+  const STYLE = { pen: { color: "#c00000", width: 4 }, highlight: { color: "rgba(255, 212, 0, 0.45)", width: 22 } };
+  const list = (ev.annotations || []).map((a) => ({ a, f: fromServer(doc, a) })).filter(({ f }) => f.kind !== "note" && f.points?.length)
+    .map(({ a, f }) => ({ document_id: doc.id, page: a.page, points: f.points, color: a.kind === "pen" && a.color ? a.color : STYLE[f.kind].color, width: STYLE[f.kind].width }));
+  viewer.live.setShown(list);
+  const who = ev.attendee ? `${ev.attendee.name || ""}${ev.attendee.seat ? " (" + ev.attendee.seat + ")" : ""}` : "";
+  ui.shownBy.textContent = t("ann.shown_by", { who });
+  ui.shownBy.dataset.count = String(list.length);
+  ui.shownBy.hidden = false;
 }
 
 /** Another device of this seat saved or erased annotations. */

@@ -343,6 +343,7 @@ class LiveLayer {
     this.dot = h("div", { class: "live-pointer", hidden: true, "data-testid": "live-pointer" });
     this.el = h("div", { class: "live-layer" }, this.canvas, this.dot);
     this.strokes = new Map(); // "by|stroke_id" -> {points, color, width, document_id, page}
+    this.shown = []; // a seat's shared annotations the presenter shows to the room: {document_id, page, points, color, width}
     this.lastN = new Map(); // by -> n of the last pointer
     this.size = null;
     this.drawn = false; // anything on the canvas now
@@ -395,9 +396,15 @@ class LiveLayer {
     this.redraw();
   }
 
+  /** The annotations the presenter shows to the room (page fractions), [] to hide them. */
+  setShown(list) {
+    this.shown = list || [];
+    this.redraw(true);
+  }
+
   redraw(resized = false) {
     // A flip with no presenter ink: nothing to clear, and no layout to read.
-    if (!resized && !this.drawn && !this.strokes.size) return;
+    if (!resized && !this.drawn && !this.strokes.size && !this.shown.length) return;
     const r = this.size || this.el.getBoundingClientRect();
     const dpr = window.devicePixelRatio || 1;
     const w = Math.max(1, Math.round(r.width * dpr));
@@ -406,7 +413,7 @@ class LiveLayer {
     const ctx = this.canvas.getContext("2d");
     ctx.clearRect(0, 0, w, ht);
     this.drawn = false;
-    for (const s of this.strokes.values()) {
+    for (const s of [...this.shown, ...this.strokes.values()]) {
       if (!this.onThisPage(s) || !s.points.length) continue;
       this.drawn = true;
       ctx.strokeStyle = s.color;

@@ -149,6 +149,15 @@ def test_tablet_signature_sharing_and_purge(server, open_page):
     other_token = other.evaluate("JSON.parse(localStorage.getItem('meeting.tablet.session')).session_token")
     st, shared = server.json("GET", f"/api/v1/documents/{doc}/annotations/shared", token=other_token)
     assert st == 200 and [a["attendee"]["id"] for a in shared["annotations"]] == [seat["id"]], shared
+    # The presenter shows that seat's shared annotations to the room, then stops.
+    con.get_by_test_id("c-shared").click()
+    con.get_by_test_id("shared-seat").filter(has_text="钱委员").get_by_test_id("shared-show").click()
+    con.get_by_test_id("dlg-close").click()
+    other.locator("[data-testid=shown-by][data-count='1']").filter(has_text="钱委员").wait_for()
+    shot(other, "tablet-annotation-shown")
+    con.get_by_test_id("c-shared").click()
+    con.get_by_test_id("shared-hide").click()
+    other.get_by_test_id("shown-by").wait_for(state="hidden")
     shot(tab, "tablet-annotation-shared")
     labelled(tab)
     labelled(con)
