@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import statistics
 import sys
@@ -55,8 +56,9 @@ def summary(name: str, values: list[float]) -> dict:
     return out
 
 
-def flip(console, tablets, doc_id: int, n: int, how: str) -> list[tuple[float, float, float]]:
-    """One flip; per tablet (click -> `page` received, click -> painted, `page` received -> image swapped in) in ms."""
+def flip(console, tablets, doc_id: int, n: int, how: str) -> list[tuple[float, float, float, float]]:
+    """One flip; per tablet, in ms: click -> `page` received, click -> painted, `page` received ->
+    image swapped in, `page` received -> image decoded (the viewer's marks; NaN if it has none)."""
     if how == "next":
         console.get_by_test_id("c-next").click()
     else:
@@ -71,18 +73,25 @@ def flip(console, tablets, doc_id: int, n: int, how: str) -> list[tuple[float, f
             arg=[doc_id, n],
             timeout=10_000,
         ).json_value()
-        received, swapped = t.evaluate("() => [window.__lastPageEvent.at, window.__lastPaint.swapped]")
-        out.append((received - clicked, painted - clicked, swapped - received))
+        received, swapped, decoded = t.evaluate(
+            "() => [window.__lastPageEvent.at, window.__lastPaint.swapped, window.__lastPaint.decoded ?? null]"
+        )
+        dec = decoded - received if decoded is not None else float("nan")
+        out.append((received - clicked, painted - clicked, swapped - received, dec))
     return out
 
 
-def report(name: str, rows: list[tuple[float, float, float]]) -> list[dict]:
-    return [
-        summary(f"{name} total", [b for _, b, _ in rows]),
-        summary(f"{name} wire", [a for a, _, _ in rows]),
-        summary(f"{name} paint", [b - a for a, b, _ in rows]),
-        summary(f"{name} swap", [c for _, _, c in rows]),
+def report(name: str, rows: list[tuple[float, float, float, float]]) -> list[dict]:
+    out = [
+        summary(f"{name} total", [r[1] for r in rows]),
+        summary(f"{name} wire", [r[0] for r in rows]),
+        summary(f"{name} paint", [r[1] - r[0] for r in rows]),
+        summary(f"{name} swap", [r[2] for r in rows]),
     ]
+    decode = [r[3] for r in rows if r[3] == r[3]]
+    if decode:
+        out.append(summary(f"{name} decode", decode))
+    return out
 
 
 def main() -> int:
@@ -134,7 +143,7 @@ def main() -> int:
                     for t in tablets:
                         t.locator(f".viewer[data-shown='{doc_id}:1']").wait_for()
                     results = []
-                    seq: list[tuple[float, float, float]] = []
+                    seq: list[tuple[float, float, float, float]] = []
                     page = 1
                     for i in range(args.warmup + args.flips):
                         page += 1
@@ -142,7 +151,7 @@ def main() -> int:
                         if i >= args.warmup:
                             seq.extend(ms)
                     results += report("sequential", seq)
-                    rnd: list[tuple[float, float, float]] = []
+                    rnd: list[tuple[float, float, float, float]] = []
                     rng = random.Random(7)
                     for _ in range(args.flips):
                         n = rng.choice([x for x in range(1, args.pages + 1) if x != page])
@@ -152,6 +161,8 @@ def main() -> int:
                     print(
                         json.dumps(
                             {
+                                "load_avg": os.getloadavg(),
+                                "repo": str(REPO),
                                 "tablets": args.tablets,
                                 "pages": args.pages,
                                 "flips": args.flips,
