@@ -108,6 +108,9 @@ def end(ctx: Ctx, p) -> dict:
     """End the meeting: no more writes; confidential materials are withdrawn from tablets."""
     service.end_meeting(ctx.meeting)
     from ..live import hooks
+    from ..voting.commands import close_open_polls
+
+    close_open_polls(ctx)  # counted against the attendance of the moment the meeting ends
 
     hooks.on_meeting_end(ctx)
     ctx.emit("meeting", service.meeting_summary(ctx.meeting), to=rooms.meeting(ctx.meeting.id))

@@ -1,4 +1,4 @@
-"""Live `poll.progress {id, voted, eligible}`, coalesced: at most one per poll every INTERVAL_S.
+"""Live `poll.progress {id, voted, eligible}`, coalesced: at most one per poll every INTERVAL_S (0.5 s).
 
 The first vote after a quiet spell is announced at once (as its own task,
 after the acks); votes during the following interval are folded into one
@@ -18,7 +18,7 @@ from ..core import db, rooms
 log = logging.getLogger(__name__)
 
 #: Seconds between two announcements of one poll (0: announce every change at once).
-INTERVAL_S = 0.2
+INTERVAL_S = 0.5
 
 _lock = threading.Lock()
 _last: dict[int, float] = {}
