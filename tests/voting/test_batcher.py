@@ -166,3 +166,53 @@ def test_progress_is_coalesced(app, monkeypatch):
         time.sleep(0.02)
     time.sleep(0.3)
     assert len(sent) == 2 and sent[1] - sent[0] >= 0.19
+
+
+def test_posted_votes_are_acked_by_the_leader_task_after_the_commit(ready, monkeypatch):
+    """`post` (the eventlet path: no thread waits per ballot): one background leader writes, then replies."""
+    import time
+    from contextlib import contextmanager
+
+    from meeting_server.core.commands import registry, validate
+    from meeting_server.voting import batcher
+    from meeting_server.voting.models import Participation
+
+    hall, pid, _ = ready
+    log: list[str] = []
+    real_transaction = db.transaction
+
+    @contextmanager
+    def recording():
+        with real_transaction() as s:
+            yield s
+        log.append("commit")
+
+    monkeypatch.setattr(batcher.db, "transaction", recording)
+    monkeypatch.setattr(batcher, "WINDOW_S", 0.3)  # every post below lands in the first batch
+    replies: dict[int, dict] = {}
+    before = batcher.batcher.batches
+    bid = ballot_id()
+    jobs = [(a, {"poll_id": pid, "choices": [0], "ballot_id": ballot_id()}) for a in hall.members]
+    jobs.append((hall.members[0], {"poll_id": pid, "choices": [0], "ballot_id": bid}))  # already voted
+    for i, (a, raw) in enumerate(jobs):
+
+        def reply(res, i=i):
+            log.append("ack")
+            replies[i] = res
+
+        item = batcher.Item(
+            actor=_actor_of(a["id"]), raw=raw, payload=validate(registry.get("vote"), raw), app=hall.room.app
+        )
+        item.reply = reply
+        assert item.done is None  # nothing to wait on
+        batcher.batcher.post(item)
+    deadline = time.monotonic() + 10
+    while len(replies) < len(jobs) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert len(replies) == len(jobs)
+    assert batcher.batcher.batches - before == 1
+    assert log[0] == "commit" and log[1:] == ["ack"] * len(jobs)
+    assert all(replies[i]["ok"] and replies[i]["receipt"] for i in range(len(hall.members)))
+    assert replies[len(jobs) - 1]["error"]["code"] == "already_voted"
+    with db.reader() as s:
+        assert s.scalar(select(func.count()).select_from(Participation)) == len(hall.members)
