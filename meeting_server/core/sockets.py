@@ -91,10 +91,11 @@ def register(socketio) -> None:
     socketio.on_event("*", _unknown)
     socketio.on_error_default(_failed)
     _guard_event_names(socketio.server)
+    install_direct_send(socketio.server.eio)
 
 
 def _guard_event_names(server) -> None:
-    """An event name that is not a string (a dict, a list) reaches `_unknown` instead of crashing.
+    """An event name that is not a string (a dict, a list), or is "*", reaches `_unknown` instead of crashing.
 
     python-socketio looks the name up in a dict of handlers: an unhashable name raises TypeError in the
     event's green thread and the client's callback is never answered. The Socket.IO protocol says the
@@ -103,7 +104,9 @@ def _guard_event_names(server) -> None:
     inner = server._handle_event_internal
 
     def handle(srv, sid, eio_sid, data, namespace, id):
-        if data and not isinstance(data[0], str):
+        if data and (not isinstance(data[0], str) or data[0] == "*"):
+            # "*" itself would be dispatched to the catch-all as if it were its name (its arguments
+            # shifted by one: the payload in place of the sid); quoted, it is an unknown event.
             data = [repr(data[0])[:80], *data[1:]]
         return inner(srv, sid, eio_sid, data, namespace, id)
 
@@ -121,3 +124,131 @@ def refuse(e: AppError) -> Exception:
 
     err = e.to_dict()["error"]
     return Refused(err["message"], err)
+
+
+# -- direct websocket writes (eventlet) ------------------------------------------------------------
+#: Frames written straight to a tablet's socket / handed to its Engine.IO writer (this process).
+send_stats = {"direct": 0, "queued": 0}
+
+
+def _ws_frame(text: str) -> bytes:
+    """One unmasked, final RFC 6455 text frame (what a server sends; the same bytes for every client)."""
+    data = text.encode("utf-8")
+    n = len(data)
+    if n <= 125:
+        head = bytes((0x81, n))
+    elif n <= 0xFFFF:
+        head = bytes((0x81, 126)) + n.to_bytes(2, "big")
+    else:
+        head = bytes((0x81, 127)) + n.to_bytes(8, "big")
+    return head + data
+
+
+def install_direct_send(eio) -> bool:
+    """Write Engine.IO packets straight to an idle websocket instead of waking its writer green thread.
+
+    python-engineio (4.15.1, `engineio/socket.py`) gives each websocket a queue and a writer green
+    thread: every frame sent is a `queue.put`, a hub timer, two green thread switches and an encode
+    per recipient. A page flip to 1,000 tablets is 1,000 of those. Here a packet is framed once (a
+    server's websocket frames are unmasked: the same bytes for every client; python-socketio's
+    broadcast already reuses one packet object for all recipients) and written with one non-blocking
+    `send` when that is provably in order:
+
+    - the socket is an upgraded websocket, not closing, not in the middle of an upgrade;
+    - its queue is empty (nothing older is waiting for the writer), and
+    - the websocket's own send lock is free (the writer is not in the middle of a frame; it takes
+      the same lock, and between taking packets off the queue and sending them it never yields).
+
+    Anything else (a busy or slow socket, a full kernel buffer, binary data, TLS, another async
+    mode) takes python-engineio's normal path. A frame the kernel takes only in part is finished by
+    a green thread that holds the send lock until it is out, so the writer cannot interleave.
+    Returns whether it was installed (eventlet only; `MEETING_DIRECT_SEND=0` turns it off, for
+    before/after benchmarks).
+    """
+    import os
+
+    if os.environ.get("MEETING_DIRECT_SEND", "1") == "0":
+        return False
+    if getattr(eio, "async_mode", None) != "eventlet" or getattr(eio, "_direct_send", False):
+        return False
+    import eventlet
+    from eventlet.greenio.base import GreenSocket
+    from eventlet.websocket import RFC6455WebSocket
+
+    base_ws = eio._async["websocket"]
+
+    class RecordingWebSocketWSGI(base_ws):
+        """The driver's websocket app, keeping the websocket on its Engine.IO socket while it runs."""
+
+        def __init__(self, handler, server):
+            owner = getattr(handler, "__self__", None)
+
+            def handle(ws):
+                if owner is not None and isinstance(ws, RFC6455WebSocket) and not ws.client:
+                    owner.direct_ws = ws
+                try:
+                    return handler(ws)
+                finally:
+                    if owner is not None:
+                        owner.direct_ws = None
+
+            super().__init__(handle, server)
+
+    eio._async = {**eio._async, "websocket": RecordingWebSocketWSGI}
+    slow = eio.send_packet
+    sockets = eio.sockets
+    last: list[Any] = [None, b""]  # the last packet framed, and its frame
+
+    def finish(ws, rest: bytes) -> None:
+        try:
+            ws.socket.sendall(rest)
+        except OSError:
+            pass  # the reader sees the broken connection and closes the socket
+        finally:
+            ws._sendlock.release()
+
+    def send_packet(sid, pkt) -> None:
+        s = sockets.get(sid)
+        ws = getattr(s, "direct_ws", None)
+        if (
+            ws is None
+            or pkt.binary
+            or s.closed
+            or s.closing
+            or s.upgrading
+            or not s.upgraded
+            or ws.websocket_closed
+            or s.queue.qsize()
+            or type(ws.socket) is not GreenSocket
+            or not ws._sendlock.acquire(blocking=False)
+        ):
+            send_stats["queued"] += 1
+            return slow(sid, pkt)
+        if last[0] is pkt:
+            frame = last[1]
+        else:
+            frame = _ws_frame(pkt.encode())
+            last[0], last[1] = pkt, frame
+        try:
+            n = ws.socket.fd.send(frame)
+        except (BlockingIOError, InterruptedError):
+            n = 0
+        except OSError:
+            ws._sendlock.release()
+            send_stats["queued"] += 1
+            return slow(sid, pkt)  # let Engine.IO find out the connection is gone
+        if n == len(frame):
+            ws._sendlock.release()
+            send_stats["direct"] += 1
+            return None
+        if n == 0:
+            ws._sendlock.release()
+            send_stats["queued"] += 1
+            return slow(sid, pkt)
+        send_stats["direct"] += 1
+        eventlet.spawn_n(finish, ws, frame[n:])  # keeps the lock until the rest is out
+        return None
+
+    eio.send_packet = send_packet
+    eio._direct_send = True
+    return True
