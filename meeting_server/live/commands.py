@@ -60,8 +60,6 @@ def is_staff(actor) -> bool:
 
 # -- connection life cycle -------------------------------------------------
 def on_connect(auth=None):
-    from ..meetings.models import Meeting
-
     try:
         actor = authenticate(auth)
     except AppError as e:
@@ -72,14 +70,13 @@ def on_connect(auth=None):
     # A refused connection leaves every room again.
     for room in rooms_for(actor):
         join_room(room)
+    from ..extensions import socketio
+
     try:
-        with db.reader() as s:
-            meeting = s.get(Meeting, actor.meeting_id)
-            snapshot = state.build(s, meeting, actor)
+        snapshot = snapshots.get(socketio, actor)
     except AppError as e:
         raise refuse(e) from None
     connections[sid] = actor
-    from ..extensions import socketio
 
     socketio.emit("state", snapshot, to=sid)
     # Outside any database session: with Redis this may yield.
@@ -94,6 +91,104 @@ def on_connect(auth=None):
     if status is not None:
         socketio.emit("seat.status", status, to=rooms.staff(actor.meeting_id))
     return True
+
+
+class SnapshotBatcher:
+    """Builds the `state` of connections that arrive together in rounds, one read transaction a round.
+
+    A hall connecting at once (a start, a reconnect storm after a restart) asks for hundreds of
+    snapshots of one meeting. Each round opens one reader session and builds every waiting
+    connection's snapshot in it: the meeting, its room state, documents and the like are read once
+    a round (the session's identity map) instead of once a connection, and one transaction is begun
+    instead of hundreds. A connection joins its rooms before it queues, and a round's session
+    begins after every connection in it queued, so a change committed in between still reaches it
+    as an event (the rule `on_connect` keeps). One green thread builds at a time per meeting: the
+    first to arrive builds rounds until none is waiting (yielding between rounds so new arrivals
+    join the next one); the others wait for their round.
+    """
+
+    #: Longest a connection waits for its round before it is refused (the builder died or is stuck).
+    WAIT_SECONDS = 120.0
+
+    def __init__(self) -> None:
+        import threading
+
+        self._lock = threading.Lock()
+        self._waiting: dict[int, list[dict]] = {}
+        self._building: set[int] = set()
+        self.rounds = 0  #: rounds built (this process)
+        self.built = 0  #: snapshots built (this process)
+
+    def get(self, socketio, actor) -> dict:
+        mid = actor.meeting_id
+        slot: dict = {"actor": actor, "snap": None, "err": None, "done": socketio.server.eio.create_event()}
+        with self._lock:
+            self._waiting.setdefault(mid, []).append(slot)
+            builder = mid not in self._building
+            if builder:
+                self._building.add(mid)
+        if builder:
+            try:
+                self._build_rounds(socketio, mid)
+            finally:
+                with self._lock:
+                    self._building.discard(mid)
+                    left = self._waiting.pop(mid, [])
+                for other in left:  # only if a round raised: nobody is left waiting for ever
+                    other["err"] = other["err"] or AppError(
+                        "the server could not build the room's state; try again", code="internal", status=500
+                    )
+                    other["done"].set()
+        elif not slot["done"].wait(self.WAIT_SECONDS):
+            raise AppError("the server is busy; try again", code="unavailable", status=503)
+        if slot["err"] is not None:
+            raise slot["err"]
+        return slot["snap"]
+
+    def _build_rounds(self, socketio, mid: int) -> None:
+        first = True
+        while True:
+            if not first:
+                socketio.sleep(0)  # let connections that arrived meanwhile queue for this round
+            first = False
+            with self._lock:
+                batch = self._waiting.pop(mid, [])
+                if not batch:
+                    return
+            try:
+                self._build(mid, batch)
+            finally:
+                for slot in batch:
+                    if slot["snap"] is None and slot["err"] is None:
+                        slot["err"] = AppError(
+                            "the server could not build the room's state; try again",
+                            code="internal",
+                            status=500,
+                        )
+                    slot["done"].set()
+
+    def _build(self, mid: int, batch: list[dict]) -> None:
+        from ..meetings.models import Meeting
+
+        self.rounds += 1
+        try:
+            with db.reader() as s:
+                meeting = s.get(Meeting, mid)
+                memo: dict = {}
+                for slot in batch:
+                    try:
+                        slot["snap"] = state.build(s, meeting, slot["actor"], memo)
+                        self.built += 1
+                    except AppError as e:
+                        slot["err"] = e
+        except Exception as e:  # AppError, or the database failing: every connection still waiting gets it
+            for slot in batch:
+                if slot["snap"] is None:
+                    slot["err"] = slot["err"] or e
+
+
+#: The snapshot batcher of this process.
+snapshots = SnapshotBatcher()
 
 
 def _still_there(socketio, sid: str) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from typing import Any
 
@@ -73,16 +74,27 @@ def seats(s: Session, meeting: Any) -> list[dict[str, Any]]:
     return out
 
 
-def build(s: Session, meeting: Any, actor: Actor) -> dict[str, Any]:
+def build(s: Session, meeting: Any, actor: Actor, memo: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The snapshot for `actor`. `memo`: a dict shared by the builds of one read transaction (the
+    connect batcher's round): what is the same for every client (the documents, the attendance counts,
+    the agenda for one set of visible documents) is read once per round."""
     from ..agenda.service import agenda_json
     from ..attendance.service import me_part
     from ..documents.service import document_json, list_documents, visible_to
     from ..roster.models import Attendee
     from ..voting.service import open_poll_json
 
+    memo = {} if memo is None else memo
     attendee = s.get(Attendee, actor.id) if actor.is_seat else None
-    docs = [d for d in list_documents(s, meeting.id) if visible_to(d, attendee)]
+    if "documents" not in memo:
+        memo["documents"] = list_documents(s, meeting.id)
+    docs = [d for d in memo["documents"] if visible_to(d, attendee)]
     visible = {d.id for d in docs}
+    agenda_key = ("agenda", frozenset(visible))
+    if agenda_key not in memo:
+        memo[agenda_key] = agenda_json(s, meeting.id, visible_docs=visible)
+    if "attendance" not in memo:
+        memo["attendance"] = attendance(s, meeting)
     cur = current(meeting)
     if cur["document_id"] is not None and cur["document_id"] not in visible:
         cur = {**cur, "document_id": None, "page": None, "view": None}
@@ -115,9 +127,9 @@ def build(s: Session, meeting: Any, actor: Actor) -> dict[str, Any]:
         },
         "current": cur,
         "poll": open_poll_json(s, meeting.id, attendee=attendee, actor=actor),
-        "attendance": attendance(s, meeting),
+        "attendance": copy.deepcopy(memo["attendance"]),
         "me": me,
-        "agenda": agenda_json(s, meeting.id, visible_docs=visible),
+        "agenda": copy.deepcopy(memo[agenda_key]),
         "documents": [document_json(d) for d in docs],
         "server_time": iso(utcnow()),
     }
