@@ -7,7 +7,7 @@ from ..core.commands import CHAIRS, ORGANIZER, ROOM_STAFF, SEATS, CommandSet, Ct
 from ..core.db import iso
 from ..core.errors import NotFound
 from ..roster.models import Attendee
-from . import schemas, service
+from . import broadcast, schemas, service
 from .models import AttendanceRecord
 
 commands = CommandSet("attendance")
@@ -26,7 +26,7 @@ PROXY_ROLES = frozenset({ORGANIZER, "secretary"})
 
 def _changed(ctx: Ctx, a: Attendee, rec: AttendanceRecord | None, checked_in: bool) -> None:
     mid = ctx.meeting.id
-    ctx.emit("attendance", service.bump(ctx.s, ctx.meeting), to=rooms.meeting(mid))
+    broadcast.changed(ctx, service.bump(ctx.s, ctx.meeting))
     flags = service.me_part(ctx.s, ctx.meeting, a)
     msg = {
         "attendee_id": a.id,
@@ -172,3 +172,7 @@ def quorum_set(ctx: Ctx, p: schemas.SetQuorum) -> dict:
     counts = service.bump(ctx.s, ctx.meeting)
     ctx.emit("attendance", counts, to=rooms.meeting(ctx.meeting.id))
     return {"attendance": counts}
+
+
+def init_app(app) -> None:
+    broadcast.reset()  # per app: meeting ids start again in every test database
