@@ -171,10 +171,13 @@ def ours_available() -> bool:
     return (ROOT / "meeting_server" / "cli.py").exists()
 
 
-def start_ours(logdir: Path) -> Server:
+def start_ours(logdir: Path, serve_args: list[str] = (), server_env: dict[str, str] | None = None) -> Server:
+    """`serve_args`: extra `serve` options (e.g. `--gc=default`); `server_env`: extra environment of
+    the server (e.g. `MEETING_DIRECT_SEND=0`), for before/after runs of one change."""
     workdir = Path(tempfile.mkdtemp(prefix="bench-ours-", dir=logdir))
     env = {k: v for k, v in os.environ.items() if not k.startswith("MEETING_")}
     env.update(MEETING_DATA_DIR=str(workdir / "data"), MEETING_SECRET_KEY=secrets.token_urlsafe(24))
+    env.update(server_env or {})
     username, password = "bench", secrets.token_hex(12)
     subprocess.run(
         [*meeting_server_cmd(), "create-user", username, f"--password={password}"],
@@ -188,7 +191,7 @@ def start_ours(logdir: Path) -> Server:
     log = workdir / "serve.log"
     with open(log, "wb") as out:
         proc = subprocess.Popen(
-            [*meeting_server_cmd(), "serve", "--host", "127.0.0.1", "--port", str(port)],
+            [*meeting_server_cmd(), "serve", "--host", "127.0.0.1", "--port", str(port), *serve_args],
             env=env,
             cwd=workdir,
             stdout=out,
@@ -311,6 +314,15 @@ def main(argv: list[str] | None = None) -> int:
         "--run-timeout", type=float, default=300.0, help="loadgen's overall limit per run, seconds"
     )
     p.add_argument("--out", type=Path, help="also write all results as JSON here")
+    p.add_argument(
+        "--serve-arg", action="append", default=[], help="extra `serve` option, e.g. --serve-arg=--gc=default"
+    )
+    p.add_argument(
+        "--server-env",
+        action="append",
+        default=[],
+        help="KEY=VALUE for our server, e.g. MEETING_DIRECT_SEND=0",
+    )
     opts = p.parse_args(argv)
     sizes = [int(x) for x in opts.sizes.split(",") if x.strip()]
     targets = [t.strip() for t in opts.targets.split(",") if t.strip()]
@@ -327,7 +339,13 @@ def main(argv: list[str] | None = None) -> int:
         for n in sizes:
             for target in targets:
                 try:
-                    server = start_node(logdir) if target == "node" else start_ours(logdir)
+                    server = (
+                        start_node(logdir)
+                        if target == "node"
+                        else start_ours(
+                            logdir, opts.serve_arg, dict(kv.split("=", 1) for kv in opts.server_env)
+                        )
+                    )
                 except Exception as exc:  # one target failing to start must not lose the others' results
                     detail = getattr(exc, "stderr", None) or b""
                     msg = f"server did not start: {exc!r} {detail.decode(errors='replace')[-300:]}"
