@@ -52,7 +52,7 @@ def attendee_label(a: Any) -> dict[str, Any]:
     return {"id": a.id, "name": a.name, "seat": a.seat}
 
 
-def annotation_json(a: Annotation, author: Any | None = None) -> dict[str, Any]:
+def annotation_json(a: Annotation, author: Any | None = None, *, with_data: bool = True) -> dict[str, Any]:
     out = {
         "id": a.client_id,
         "document_id": a.document_id,
@@ -61,7 +61,7 @@ def annotation_json(a: Annotation, author: Any | None = None) -> dict[str, Any]:
         "drawn_version": a.drawn_version,
         "page": a.page,
         "kind": a.kind,
-        **a.data,
+        **(a.data if with_data else {}),
         "shared": a.shared,
         "orphaned": a.orphaned,
         "rev": a.rev,
@@ -535,33 +535,62 @@ def _segment(text: str, default: str) -> str:
 
 @dataclass
 class CopyJob:
-    """One seat's annotated copy of one document: what `render.write_annotated` needs."""
+    """One seat's annotated copy of one document: what `render.write_annotated` needs.
+
+    ``raw`` holds each annotation as ``(page, kind, data as stored JSON text)``: decoding the
+    strokes (a million floats in a large meeting) is left to the process that draws them.
+    """
 
     path: str  # archive path, e.g. annotations/003-Title/A012-Name-42.pdf
     pdf: str  # the document's current PDF in blob storage
-    items: list[dict[str, Any]]
+    raw: list[tuple[int, str, str]]
     author: str
-    points: int  # ink points over all items: a cost estimate for sharing the work out
+
+    @property
+    def cost(self) -> int:
+        """An estimate of the work (the size of the strokes' JSON), for sharing copies out."""
+        return sum(len(r[2]) for r in self.raw) + 20_000
+
+    def items(self) -> list[dict[str, Any]]:
+        return decode_items(self.raw)
+
+
+def decode_items(raw: list[tuple[int, str, str]]) -> list[dict[str, Any]]:
+    """`CopyJob.raw` in the shape `render.export_annotated` takes."""
+    return [{"page": page, "kind": kind, **json.loads(data)} for page, kind, data in raw]
 
 
 @dataclass
 class ExportPlan:
-    """Every seat's annotated copies of a meeting, and the body of ``annotations.json``."""
+    """Every seat's annotated copies of a meeting, and the lines of ``annotations.json``."""
 
     copies: list[CopyJob]
     body: dict[str, Any]
+    lines: list[str]
 
     def json_bytes(self, errors: list[dict[str, Any]]) -> bytes:
+        """``annotations.json``: one annotation per line (readable; ``indent`` would make json use its
+        pure-Python encoder, about a minute for the 20,000 strokes of a large meeting)."""
         body = dict(self.body, errors=list(errors))
-        return json.dumps(body, ensure_ascii=False, indent=1).encode("utf-8")
+        head = ",\n".join(f"{_dump(k)}:{_dump(v)}" for k, v in body.items())
+        lines = ",\n".join(self.lines)
+        return f'{{{head},\n"annotations":[\n{lines}\n]}}\n'.encode()
 
 
-def _ink_points(item: dict[str, Any]) -> int:
-    strokes = item.get("strokes") or [item.get("points") or []]
-    try:
-        return sum(len(x) for x in strokes if x)
-    except TypeError:
-        return 0
+def _dump(v: Any) -> str:
+    return json.dumps(v, ensure_ascii=False, separators=(",", ":"))
+
+
+def _json_line(a: Annotation, author: Any | None, data: str) -> str:
+    """`annotation_json` as one JSON line, its ``data`` spliced in as stored (never decoded and
+    encoded again; a JSON object's keys may come in any order)."""
+    head = _dump(annotation_json(a, author, with_data=False))
+    body = data.strip()
+    if not (body.startswith("{") and body.endswith("}")):
+        raise ValueError(f"annotation {a.id}: stored data is not a JSON object")
+    if body[1:-1].strip() == "":
+        return head
+    return head[:-1] + "," + body[1:]
 
 
 def export_plan(s: Session, meeting_id: int) -> ExportPlan:
@@ -569,8 +598,11 @@ def export_plan(s: Session, meeting_id: int) -> ExportPlan:
 
     One copy per (document, seat) with annotations on the document's current version;
     annotations that cannot be drawn (orphaned, or a document that is not ready) are in
-    ``annotations/annotations.json`` only.
+    ``annotations/annotations.json`` only. The annotations' data is read as stored text.
     """
+    from sqlalchemy import Text, cast
+    from sqlalchemy.orm import defer
+
     from ..core import storage
     from ..documents.service import list_documents
     from ..roster.models import Attendee
@@ -581,10 +613,15 @@ def export_plan(s: Session, meeting_id: int) -> ExportPlan:
         a.id: a
         for a in s.scalars(select(Attendee).where(Attendee.meeting_id == meeting_id).order_by(Attendee.id))
     }
-    out_docs, out_rows, copies = [], [], []
+    out_docs, lines, copies = [], [], []
     for d in docs:
         carry_over(s, d)
-        rows = list_for_seat(s, d, None)
+        rows = s.execute(
+            select(Annotation, cast(Annotation.data, Text))
+            .options(defer(Annotation.data))
+            .where(Annotation.document_id == d.id, Annotation.deleted_at.is_(None))
+            .order_by(Annotation.attendee_id, Annotation.page, Annotation.id)
+        ).all()
         out_docs.append(
             {
                 "id": d.id,
@@ -595,33 +632,30 @@ def export_plan(s: Session, meeting_id: int) -> ExportPlan:
                 "confidential": d.confidential,
             }
         )
-        out_rows += [annotation_json(r, people.get(r.attendee_id)) for r in rows]
+        lines += [_json_line(r, people.get(r.attendee_id), data) for r, data in rows]
         if d.status != "ready" or not d.pdf_sha256:
             continue
         folder = f"annotations/{d.id:03d}-{_segment(d.title, 'document')}"
-        mine: dict[int, list[Annotation]] = {}
-        for r in rows:
+        mine: dict[int, list[tuple[int, str, str]]] = {}
+        for r, data in rows:
             if r.version == d.version and not r.orphaned:
-                mine.setdefault(r.attendee_id, []).append(r)
-        for aid, seat_rows in mine.items():
+                mine.setdefault(r.attendee_id, []).append((r.page, r.kind, data))
+        for aid, raw in mine.items():
             a = people[aid]
-            items = export_items(seat_rows)
             copies.append(
                 CopyJob(
                     path=f"{folder}/{_segment(a.seat or 'seat', 'seat')}-{_segment(a.name, 'attendee')}-{a.id}.pdf",
                     pdf=str(store.path(d.pdf_sha256)),
-                    items=items,
+                    raw=raw,
                     author=author_name(a),
-                    points=sum(_ink_points(i) for i in items),
                 )
             )
     body = {
         "meeting_id": meeting_id,
         "coordinates": "PDF points of the displayed page, origin top-left",
         "documents": out_docs,
-        "annotations": out_rows,
     }
-    return ExportPlan(copies, body)
+    return ExportPlan(copies, body, lines)
 
 
 def iter_export_all(s: Session, meeting_id: int) -> Iterator[tuple[str, bytes]]:
@@ -639,7 +673,7 @@ def iter_export_all(s: Session, meeting_id: int) -> Iterator[tuple[str, bytes]]:
     errors = []
     for job in plan.copies:
         try:
-            yield job.path, render.export_annotated(job.pdf, job.items, job.author)
+            yield job.path, render.export_annotated(job.pdf, job.items(), job.author)
         except render.DocumentError as e:
             log.warning("annotated copy %s failed: %s", job.path, e)
             errors.append({"path": job.path, "error": e.message})

@@ -684,11 +684,11 @@ def _annotation_files(
         plan = ann.export_plan(s, meeting_id)
     folder = work / "annotations"
     jobs = [
-        {"pdf": c.pdf, "items": c.items, "author": c.author, "target": str(folder / f"{n:06d}.pdf")}
+        {"pdf": c.pdf, "raw": c.raw, "author": c.author, "target": str(folder / f"{n:06d}.pdf")}
         for n, c in enumerate(plan.copies, 1)
     ]
     # the largest first: the helper takes from the back, so both end at about the same time
-    order = sorted(range(len(jobs)), key=lambda i: -plan.copies[i].points)
+    order = sorted(range(len(jobs)), key=lambda i: -plan.copies[i].cost)
 
     def report(done: int, total: int) -> None:
         progress(0.3 + 0.5 * done / max(total, 1), f"annotated copies ({done}/{total})")

@@ -4,6 +4,7 @@ original, and the copies shared between this process and a helper process."""
 from __future__ import annotations
 
 import json
+import pickle
 import subprocess
 import sys
 from pathlib import Path
@@ -156,8 +157,8 @@ def test_the_helper_process_takes_copies_from_the_back(tmp_path):
     work = tmp_path / "work"
     work.mkdir()
     (work / "claim-000000").write_text("main")
-    spec = work / "jobs.json"
-    spec.write_text(json.dumps({"folder": str(work), "jobs": jobs}))
+    spec = work / "jobs.pickle"
+    spec.write_bytes(pickle.dumps({"folder": str(work), "jobs": jobs}))
     out = work / "results.jsonl"
     root = Path(__file__).resolve().parents[2]
     proc = subprocess.run(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -285,4 +286,22 @@ def sealed(tmp_path_factory):
             "dir": Path(tmp),
         }
     finally:
+        _quiesce()
         engine.dispose()
+
+
+def _quiesce(limit: float = 3.0) -> None:
+    """Let background tasks that still read the database (the attendance domain's trailing
+    `attendance` broadcast, a thread in tests) finish before the engine is disposed: SQLite
+    crashes the process when a connection is closed under a running query. Bounded."""
+    try:
+        from meeting_server.attendance import broadcast
+    except ImportError:
+        return
+    pending = getattr(broadcast, "_pending", None)
+    if pending is None:
+        return
+    deadline = time.monotonic() + limit
+    while pending and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.3)  # the task reads the counts just after it leaves `_pending`
