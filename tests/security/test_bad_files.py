@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 
 from tests.conftest import make_pdf
 from tests.documents import corpus
+from tests.security import bombs
 
 REFUSED = {413, 415, 422}
 TRIED = {"files": 0}
@@ -201,3 +202,105 @@ def test_hostile_file_names_and_titles(room, settings):
     assert seen
     leftovers = [p.name for p in (settings.data_dir / "tmp").iterdir()]
     assert leftovers == []
+
+
+# -- decompression bombs and zip bombs -------------------------------------------------------------
+
+
+@pytest.fixture
+def with_converter(monkeypatch):
+    """Office uploads take the converter's path (its zip checks run); no bomb ever reaches LibreOffice."""
+    from meeting_server.documents import render
+
+    monkeypatch.setattr(render, "converter_available", lambda: True)
+
+
+def test_zip_bombs_are_refused(room, settings, tmp_path, with_converter):
+    """DOCX/PPTX are zips: a 64 MiB part (1000:1), a 64 MiB PPTX part, 20,001 parts — refused at upload,
+    422 `zip_bomb`, nothing stored. A part whose headers lie about its size passes the declared-size
+    checks and fails visibly when the worker inflates it (never handed to LibreOffice)."""
+    from meeting_server.documents import render
+
+    files = {
+        "zip_bomb.docx": corpus.make_zip_bomb_docx(tmp_path / "zb.docx"),
+        "zip_bomb.pptx": bombs.pptx_zip_bomb(tmp_path / "zb.pptx"),
+        "many_parts.docx": bombs.docx_many_entries(
+            tmp_path / "many.docx", render.DEFAULT_MAX_ZIP_ENTRIES + 1
+        ),
+    }
+    for name, path in files.items():
+        before = _state(room, settings)
+        r = _raw_upload(room.org, f"/api/v1/meetings/{room.meeting['id']}/documents", path.read_bytes(), name)
+        TRIED["files"] += 1
+        assert r.status_code == 422 and r.get_json()["error"]["code"] == "zip_bomb", (name, r.get_json())
+        assert _state(room, settings) == before, f"{name}: refused, but something was stored"
+    liar = bombs.docx_lying_sizes(tmp_path / "liar.docx")
+    assert check_upload(room, settings, liar.read_bytes(), "liar.docx") == 202  # the declared sizes look fine
+    docs = room.org.get(f"/api/v1/meetings/{room.meeting['id']}/documents").get_json()["documents"]
+    doc = room.org.get(f"/api/v1/documents/{docs[-1]['id']}").get_json()
+    assert doc["status"] == "failed" and doc["error"], doc  # inflating it shows the lie: not converted
+    print(f"\nzip bombs: {len(files)} refused at upload, 1 (lying sizes) failed visibly in the worker")
+
+
+def _raw_upload(api, url: str, data: bytes, filename: str):
+    """A multipart upload from one in-memory body (Werkzeug's form builder spools bodies over 500 KB to a
+    temporary file that nobody closes when the server refuses before reading it)."""
+    boundary = "----bomb"
+    body = (
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{filename}"\r\n'
+            "Content-Type: application/octet-stream\r\n\r\n"
+        ).encode()
+        + data
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
+    return api.client.post(
+        url, data=body, content_type=f"multipart/form-data; boundary={boundary}", headers=api._headers()
+    )
+
+
+def test_pdf_decompression_bombs_render_in_bounded_memory(room, settings, tmp_path):
+    """A PDF image of 144 million pixels (a few KB) and a content stream of 64 MiB (64 KB): accepted and
+    rendered (MuPDF decodes images subsampled to the output size), never a crash or a hang."""
+    for name, path in (
+        ("image_bomb.pdf", bombs.pdf_image_bomb(tmp_path / "ib.pdf", 12_000)),
+        ("stream_bomb.pdf", bombs.pdf_stream_bomb(tmp_path / "sb.pdf", 64)),
+    ):
+        assert len(path.read_bytes()) < 200_000
+        assert check_upload(room, settings, path.read_bytes(), name) == 202
+        docs = room.org.get(f"/api/v1/meetings/{room.meeting['id']}/documents").get_json()["documents"]
+        assert room.org.get(f"/api/v1/documents/{docs[-1]['id']}").get_json()["status"] == "ready", name
+
+
+BOMB_RENDER = """
+import resource, sys
+from pathlib import Path
+limit = int(sys.argv[3])
+resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+from meeting_server.documents import render
+n = render.inspect_pdf(sys.argv[1])
+pages = []
+render.render_document(sys.argv[1], Path(sys.argv[2]), sizes={"page": 1600, "thumb": 320}, on_page=pages.append)
+print(n, len(pages), resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)
+"""
+
+
+@pytest.mark.integration
+def test_pdf_image_bomb_renders_under_a_memory_limit(tmp_path):
+    """600 million pixels (600 MB as 8-bit grey) rendered by the worker's code in a process limited to
+    400 MB of address space: the bomb is never decoded at full size."""
+    import subprocess
+    import sys
+
+    path = bombs.pdf_image_bomb(tmp_path / "ib.pdf", 24_576)
+    limit = 400 << 20
+    res = subprocess.run(
+        [sys.executable, "-c", BOMB_RENDER, str(path), str(tmp_path / "pages"), str(limit)],
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert res.returncode == 0, res.stderr[-2000:]
+    pages, rendered, maxrss_mb = (int(x) for x in res.stdout.split())
+    assert pages == rendered == 1
+    print(f"\n{24_576**2 / 1e6:.0f} Mpixel PDF image rendered in {maxrss_mb} MB RSS (limit {limit >> 20} MB)")
