@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import os
+import struct
 import zipfile
 from pathlib import Path
 
@@ -280,3 +281,49 @@ def test_the_minutes_show_each_finger_signature(sealed):
             assert width > 20, (name, width)  # a signature, not a dot
         else:
             assert not drawn, (name, drawn)
+
+
+def test_a_byte_flipped_in_a_stored_member_is_named(sealed, tmp_path):
+    """PDFs are stored uncompressed in the zip: a byte flipped in the file itself (not rewritten
+    through zipfile) is caught by the member's CRC and named."""
+    src = sealed["zip"].read_bytes()
+    with zipfile.ZipFile(sealed["zip"]) as zf:
+        stored = [i for i in zf.infolist() if i.compress_type == zipfile.ZIP_STORED]
+    assert {i.filename for i in stored} >= {"minutes.pdf"} and all(
+        i.filename.endswith(".pdf") for i in stored
+    )
+    assert any(i.filename.startswith("annotations/") for i in stored)
+    for info in stored:
+        name_len, extra_len = struct.unpack("<HH", src[info.header_offset + 26 : info.header_offset + 30])
+        at = info.header_offset + 30 + name_len + extra_len + info.compress_size // 2
+        out = tmp_path / "flipped.zip"
+        out.write_bytes(flip(src, at))
+        report = verify_archive(out)
+        assert not report.ok and report.subject == info.filename, (info.filename, report.failure)
+
+
+def test_each_seats_annotated_copy_carries_its_ink(sealed):
+    """A seat's copy is the material itself plus that seat's annotations as real PDF Ink annotations."""
+    with zipfile.ZipFile(sealed["zip"]) as zf:
+        names = zf.namelist()
+        original = zf.read(next(n for n in names if n.startswith("materials/") and n.endswith(".pdf")))
+        copies = {n: zf.read(n) for n in names if n.startswith("annotations/") and n.endswith(".pdf")}
+    by_seat = {("A04" if "A04-" in n else "A06" if "A06-" in n else "?"): data for n, data in copies.items()}
+    assert set(by_seat) == {"A04", "A06"}, list(copies)
+    for seat, name in (("A04", "刘洋"), ("A06", "Anna Schmidt")):
+        data = by_seat[seat]
+        assert data.startswith(original)  # the original bytes, then an incremental update
+        with pymupdf.open(stream=data, filetype="pdf") as doc:
+            pages = [doc[0], doc[1]]
+            annots = [
+                (p.number + 1, a.type[1], a.info["title"], len(a.vertices[0]))
+                for p in pages
+                for a in p.annots()
+            ]
+        assert sorted(annots) == sorted(
+            [
+                (1, "Ink", f"{name} ({seat})", 20),
+                (1, "Ink", f"{name} ({seat})", 20),
+                (2, "Ink", f"{name} ({seat})", 20),
+            ]
+        ), annots
