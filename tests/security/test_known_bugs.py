@@ -1,8 +1,10 @@
 """Defects the fuzzing found in packages owned by other developers, pinned by tests.
 
 Each test here was a strict xfail naming its owner until the fix landed; then the marker goes (and the
-entry in test_socket_fuzz.KNOWN). Fixed so far: both `vote` input defects (voting, fdda0c5). Open defects
-of other packages: tests/faults/test_render_recovery.py, tests/faults/test_kill.py (strict xfails).
+entry in test_socket_fuzz.KNOWN). Fixed so far: both `vote` input defects (voting, fdda0c5); the render
+lease that blocked an immediate re-render and the unsupervised worker of `serve` (d56be2a: now
+tests/faults/test_render_recovery.py and tests/faults/test_kill.py::test_worker_killed_mid_render_is_retried_or_fails,
+without markers). None open.
 """
 
 from __future__ import annotations
