@@ -1254,9 +1254,16 @@ def _ink_objects(
     x0 = y0 = math.inf
     x1 = y1 = -math.inf
     for stroke in strokes:
-        pts = _points(stroke)
-        xs = [x * ma + y * mc + me for x, y in pts]
-        ys = [x * mb + y * md + mf for x, y in pts]
+        try:
+            px = [float(q[0]) for q in stroke]
+            py = [float(q[1]) for q in stroke]
+        except (TypeError, ValueError, IndexError, KeyError):
+            raise _bad_annotation("points must be [[x, y], ...]") from None
+        # a sum is finite only if every term is (NaN and infinities propagate; an overflow is refused too)
+        if not px or not math.isfinite(sum(px) + sum(py)):
+            raise _bad_annotation("points must be finite numbers")
+        xs = [x * ma + y * mc + me for x, y in zip(px, py, strict=True)]
+        ys = [x * mb + y * md + mf for x, y in zip(px, py, strict=True)]
         xy = ["%.2f %.2f" % p for p in zip(xs, ys, strict=True)]  # noqa: UP031 (faster than f-strings here)
         ink.append("[" + " ".join(xy) + "]")
         ops.append(xy[0] + " m " + (" l ".join(xy[1:]) + " l S" if len(xy) > 1 else xy[0] + " l S"))

@@ -13,6 +13,15 @@ the meeting: the minutes PDF (cold, then cached), the archive build behind
 annotated copies, votes, attendance, audit log, zip, Ed25519 manifest), the
 cached second GET, and `verify`. Not collected by pytest; prints the figures
 for docs/benchmarks.md.
+
+    .venv/bin/python tests/bench/bench_archive_e2e.py --rebuild DIR [--repeat 2]
+
+times the archive job again on a meeting kept by an earlier `--keep DIR` run (the data
+is the same meeting; setting it up takes 10-15 minutes on this shared machine): the
+cached minutes PDFs are dropped first, so each build renders and signs the minutes
+again, then reads the records, copies the materials, makes every seat's annotated
+copy, writes and signs the zip, exactly as the worker does (`archive.service.run_build`
+in this process), and `verify` checks the result.
 """
 
 from __future__ import annotations
@@ -76,7 +85,11 @@ def main() -> int:
     ap.add_argument("--polls", type=int, default=10)
     ap.add_argument("--strokes", type=int, default=20000)
     ap.add_argument("--keep", default=None, help="keep the data dir and the archive here")
+    ap.add_argument("--rebuild", default=None, help="time the archive job again on a kept data dir")
+    ap.add_argument("--repeat", type=int, default=2)
     args = ap.parse_args()
+    if args.rebuild:
+        return rebuild(Path(args.rebuild), args.repeat)
 
     import warnings
 
@@ -249,6 +262,61 @@ def main() -> int:
     )
     total = sum(dt for label, dt in timed.rows if "approve" in label or label == "verify")
     print(f"after approval to a verified sealed archive (approve + verify): {total:.2f} s")
+    db.engine.dispose()
+    return 0
+
+
+def rebuild(work: Path, repeat: int) -> int:
+    import subprocess
+    import warnings
+
+    warnings.filterwarnings("ignore")
+    from sqlalchemy import delete, func, select
+
+    from meeting_server import create_app
+    from meeting_server.archive import service
+    from meeting_server.archive.models import ArchiveBuild
+    from meeting_server.archive.verify import verify_archive
+    from meeting_server.core import db, storage
+    from meeting_server.meetings.models import Meeting
+    from meeting_server.minutes.models import MinutesPdf
+    from tests.conftest import test_settings
+
+    app = create_app(test_settings(work, database_url=f"sqlite:///{work / 'meeting.sqlite'}"))
+    with app.app_context():
+        with db.reader() as s:
+            m = s.scalars(select(Meeting).order_by(Meeting.id)).first()
+            mid, head, seq = m.id, m.audit_head, m.audit_seq
+            from meeting_server.annotations.models import Annotation
+
+            n_ann = s.scalar(select(func.count()).select_from(Annotation).where(Annotation.meeting_id == mid))
+        print(f"meeting {mid} in {work}: {seq} audit entries, {n_ann} annotations", flush=True)
+        for k in range(repeat):
+            with db.transaction() as s:
+                s.execute(delete(MinutesPdf).where(MinutesPdf.meeting_id == mid))
+                s.execute(
+                    delete(ArchiveBuild).where(
+                        ArchiveBuild.meeting_id == mid, ArchiveBuild.audit_head == head
+                    )
+                )
+                b = ArchiveBuild(meeting_id=mid, audit_seq=seq, audit_head=head, status="queued", notes=[])
+                s.add(b)
+                s.flush()
+                bid = b.id
+            load = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
+            t0 = time.perf_counter()
+            out = service.run_build(bid, f"bench-{k}")
+            dt = time.perf_counter() - t0
+            assert out is not None and out["status"] == "ready", out
+            t1 = time.perf_counter()
+            report = verify_archive(storage.get().path(out["sha256"]))
+            dv = time.perf_counter() - t1
+            assert report.ok, report.failure
+            print(
+                f"build {k + 1}: archive job {dt:.2f} s (load: {load.split('load average: ')[1]})", flush=True
+            )
+            print(f"  steps (s): {out['timings']}")
+            print(f"  {out['size'] / 1e6:.1f} MB, {out['files']} files; verify {dv:.2f} s")
     db.engine.dispose()
     return 0
 
