@@ -103,12 +103,15 @@ class SnapshotBatcher:
     instead of hundreds. A connection joins its rooms before it queues, and a round's session
     begins after every connection in it queued, so a change committed in between still reaches it
     as an event (the rule `on_connect` keeps). One green thread builds at a time per meeting: the
-    first to arrive builds rounds until none is waiting (yielding between rounds so new arrivals
-    join the next one); the others wait for their round.
+    first to arrive builds its own round, then a background task builds the next rounds (at most
+    `ROUND` connections each, yielding to the room between rounds) until none is waiting; the others
+    wait for their round.
     """
 
     #: Longest a connection waits for its round before it is refused (the builder died or is stuck).
     WAIT_SECONDS = 120.0
+    #: Most snapshots built in one round (one read transaction, without yielding to the room).
+    ROUND = 32
 
     def __init__(self) -> None:
         import threading
@@ -128,44 +131,65 @@ class SnapshotBatcher:
             if builder:
                 self._building.add(mid)
         if builder:
-            try:
-                self._build_rounds(socketio, mid)
-            finally:
-                with self._lock:
-                    self._building.discard(mid)
-                    left = self._waiting.pop(mid, [])
-                for other in left:  # only if a round raised: nobody is left waiting for ever
-                    other["err"] = other["err"] or AppError(
-                        "the server could not build the room's state; try again", code="internal", status=500
-                    )
-                    other["done"].set()
+            self._rounds(socketio, mid, own=slot)
         elif not slot["done"].wait(self.WAIT_SECONDS):
             raise AppError("the server is busy; try again", code="unavailable", status=503)
         if slot["err"] is not None:
             raise slot["err"]
         return slot["snap"]
 
-    def _build_rounds(self, socketio, mid: int) -> None:
+    def _next_batch(self, mid: int) -> list[dict] | None:
+        """The next round (oldest first, at most ROUND); None, and building stops, when nobody waits."""
+        with self._lock:
+            waiting = self._waiting.get(mid)
+            if not waiting:
+                self._waiting.pop(mid, None)
+                self._building.discard(mid)
+                return None
+            batch, rest = waiting[: self.ROUND], waiting[self.ROUND :]
+            if rest:
+                self._waiting[mid] = rest
+            else:
+                del self._waiting[mid]
+            return batch
+
+    def _rounds(self, socketio, mid: int, own: dict | None = None) -> None:
+        """Build rounds until nobody waits. A connection's handler builds until its own round is done,
+        then hands the rest to a background task, so its CONNECT is not held up by later arrivals."""
         first = True
-        while True:
-            if not first:
-                socketio.sleep(0)  # let connections that arrived meanwhile queue for this round
-            first = False
-            with self._lock:
-                batch = self._waiting.pop(mid, [])
-                if not batch:
+        try:
+            while True:
+                if not first:
+                    socketio.sleep(0)  # let the room run, and new arrivals queue for the next round
+                first = False
+                batch = self._next_batch(mid)
+                if batch is None:
                     return
-            try:
-                self._build(mid, batch)
-            finally:
-                for slot in batch:
-                    if slot["snap"] is None and slot["err"] is None:
-                        slot["err"] = AppError(
-                            "the server could not build the room's state; try again",
-                            code="internal",
-                            status=500,
-                        )
-                    slot["done"].set()
+                self._round(mid, batch)
+                if own is not None and own["done"].is_set():
+                    socketio.start_background_task(self._rounds, socketio, mid)
+                    return
+        except BaseException:
+            with self._lock:
+                self._building.discard(mid)
+                left = self._waiting.pop(mid, [])
+            for other in left:  # nobody is left waiting for ever
+                other["err"] = other["err"] or AppError(
+                    "the server could not build the room's state; try again", code="internal", status=500
+                )
+                other["done"].set()
+            raise
+
+    def _round(self, mid: int, batch: list[dict]) -> None:
+        try:
+            self._build(mid, batch)
+        finally:
+            for slot in batch:
+                if slot["snap"] is None and slot["err"] is None:
+                    slot["err"] = AppError(
+                        "the server could not build the room's state; try again", code="internal", status=500
+                    )
+                slot["done"].set()
 
     def _build(self, mid: int, batch: list[dict]) -> None:
         from ..meetings.models import Meeting
