@@ -277,12 +277,24 @@ def test_organizer_minutes_review_approval_and_archive(server, open_page):
     ).wait_for()
     history = " ".join(review.get_by_test_id("minutes-history").all_text_contents())
     assert "请补充表决结果" in history
+    # The same screen in English.
+    page.get_by_test_id("lang-switch").click()
+    page.get_by_test_id("minutes-review").get_by_test_id("minutes-status").filter(has_text="Approved").or_(
+        page.get_by_test_id("minutes-review").get_by_test_id("minutes-status").filter(has_text="Sealed")
+    ).wait_for()
+    assert page.get_by_test_id("archive").inner_text() == "Download archive"
+    review = page.get_by_test_id("minutes-review")
     shot(page, "organizer-minutes")
     labelled(page)
     legible(page)
     # A phone: the review fits the width (no sideways scrolling).
     page.set_viewport_size({"width": 390, "height": 844})
-    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
+    wide = page.evaluate(
+        """() => document.documentElement.scrollWidth <= innerWidth + 1 ? [] : [...document.querySelectorAll('body *')]
+            .filter((e) => e.getBoundingClientRect().right > innerWidth + 1)
+            .map((e) => `${e.tagName}.${e.className} ${Math.round(e.getBoundingClientRect().right)}`).slice(0, 12)"""
+    )
+    assert not wide, wide
     shot(page, "organizer-minutes-phone")
     page.set_viewport_size({"width": 1366, "height": 900})
 
