@@ -78,6 +78,16 @@ def labelled(page) -> None:
     assert not bad, bad
 
 
+def fits(page) -> None:
+    """Nothing sticks out past the right edge (no sideways scrolling); names the elements that do."""
+    wide = page.evaluate(
+        """() => document.documentElement.scrollWidth <= innerWidth + 1 ? [] : [...document.querySelectorAll('body *')]
+            .filter((e) => e.getBoundingClientRect().right > innerWidth + 1)
+            .map((e) => `${e.tagName}.${e.className} ${Math.round(e.getBoundingClientRect().right)}`).slice(0, 12)"""
+    )
+    assert not wide, wide
+
+
 CACHED_DOCS = """async () => {
     const keys = await (await caches.open('tablet-pages-v1')).keys();
     const ids = {};
@@ -289,12 +299,7 @@ def test_organizer_minutes_review_approval_and_archive(server, open_page):
     legible(page)
     # A phone: the review fits the width (no sideways scrolling).
     page.set_viewport_size({"width": 390, "height": 844})
-    wide = page.evaluate(
-        """() => document.documentElement.scrollWidth <= innerWidth + 1 ? [] : [...document.querySelectorAll('body *')]
-            .filter((e) => e.getBoundingClientRect().right > innerWidth + 1)
-            .map((e) => `${e.tagName}.${e.className} ${Math.round(e.getBoundingClientRect().right)}`).slice(0, 12)"""
-    )
-    assert not wide, wide
+    fits(page)
     shot(page, "organizer-minutes-phone")
     page.set_viewport_size({"width": 1366, "height": 900})
 
@@ -308,3 +313,19 @@ def test_organizer_minutes_review_approval_and_archive(server, open_page):
     assert {"manifest.json", "minutes.pdf", "audit.jsonl"} <= names, sorted(names)[:20]
     shot(page, "organizer-archive")
     assert not page.errors, page.errors
+
+
+@pytest.mark.parametrize("lang", ["en", "zh-CN"])
+def test_tablet_fits_a_phone(server, open_page, lang):
+    """Every panel of the seat tablet fits a phone's width, in both languages."""
+    room = build_room(server, pages=2, names=("Alexandra Featherstonehaugh-Wolfeschlegelstein",))
+    tab = open_page(name="phone", width=360, height=740, lang=lang)
+    tab.goto(room.seats[0]["join_url"])
+    tab.get_by_test_id("checkin-go").wait_for()
+    fits(tab)
+    tab.get_by_test_id("checkin-later").click()
+    for panel in ("reader", "materials", "agenda", "vote", "speak", "service", "notices"):
+        tab.get_by_test_id("nav-" + panel).click()
+        fits(tab)
+    shot(tab, f"tablet-phone-{lang}")
+    assert not tab.errors, tab.errors
