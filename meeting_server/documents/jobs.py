@@ -143,6 +143,10 @@ def _takeover(d: Document, version: int, now: dt.datetime) -> tuple[bool, int]:
     state = holder_state(d.render_claim)
     if state in ("dead", "self"):
         return True, attempt
+    if state == "alive":
+        # Running on this machine (same pid and start time): a long conversion shows no heartbeat for
+        # a while but ends (LibreOffice has a timeout); taking over would only render it twice.
+        return False, attempt
     expired = d.render_heartbeat is None or now - d.render_heartbeat >= LEASE
     return expired, attempt
 
@@ -168,7 +172,7 @@ def claim(doc_id: int, version: int, job: str | None = None) -> tuple[str, str, 
         ok, attempt = _takeover(d, version, now)
         if not ok:
             left = (LEASE - (now - d.render_heartbeat)).total_seconds() if d.render_heartbeat else 0.0
-            raise _Busy(max(1.0, left + 1.0))
+            raise _Busy(left + 1.0 if left > 0 else LEASE.total_seconds())  # an alive holder past its lease
         if attempt > MAX_ATTEMPTS:
             d.status, d.render_claim, d.render_heartbeat = "failed", None, None
             d.error = (
@@ -280,13 +284,17 @@ def render_document(doc_id: int, version: int) -> None:
 
 
 def reclaimable(d: Document, now: dt.datetime) -> bool:
-    """A 'processing' version nobody is surely working on: never claimed, lease run out, or holder dead."""
-    if d.render_heartbeat is None or now - d.render_heartbeat >= LEASE:
-        return True
+    """A 'processing' version nobody is surely working on: never claimed, lease run out (and the holder
+    not seen running here), holder of an older version, or holder dead."""
     h = parse_holder(d.render_claim)
     if h is not None and h["version"] != d.version:
         return True
-    return holder_state(d.render_claim) == "dead"
+    state = holder_state(d.render_claim)
+    if state == "dead":
+        return True
+    if d.render_heartbeat is None or now - d.render_heartbeat >= LEASE:
+        return state != "alive"
+    return False
 
 
 def requeue_stale(settings, *, dead_only: bool = False) -> int:

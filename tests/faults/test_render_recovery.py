@@ -158,6 +158,15 @@ def test_a_live_holder_keeps_its_lease_and_is_checked_again(room, settings, live
         scheduled[-1].eta - dt.datetime.now(dt.UTC).replace(tzinfo=None)
     ).total_seconds()  # Huey: naive UTC
     assert 40 < wait <= 52, wait  # the 60 s lease minus the 10 s since the heartbeat, plus 1 s
+    # Past its lease but still running here (a long conversion shows no heartbeat): not taken either,
+    # neither by a job nor at a worker start; looked at again a whole lease later.
+    _age_heartbeat(doc_id, dt.timedelta(minutes=5))
+    jobs.render_document(doc_id, version)
+    assert _claim_of(doc_id) == (live_claim, "processing")
+    assert _restart_worker(settings) == 0
+    scheduled = tasks.huey.scheduled()
+    wait = (scheduled[-1].eta - dt.datetime.now(dt.UTC).replace(tzinfo=None)).total_seconds()
+    assert len(scheduled) == before + 2 and 50 < wait <= 60, wait
 
 
 def test_a_holder_on_another_machine_is_judged_by_its_heartbeat(room, settings):
