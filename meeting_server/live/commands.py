@@ -112,6 +112,8 @@ class SnapshotBatcher:
     WAIT_SECONDS = 120.0
     #: Most snapshots built in one round (one read transaction, without yielding to the room).
     ROUND = 32
+    #: Connections built by one background run that count as a hall connecting at once.
+    STORM = 50
 
     def __init__(self) -> None:
         import threading
@@ -157,6 +159,7 @@ class SnapshotBatcher:
         """Build rounds until nobody waits. A connection's handler builds until its own round is done,
         then hands the rest to a background task, so its CONNECT is not held up by later arrivals."""
         first = True
+        built = 0
         try:
             while True:
                 if not first:
@@ -164,8 +167,11 @@ class SnapshotBatcher:
                 first = False
                 batch = self._next_batch(mid)
                 if batch is None:
+                    if own is None and built >= self.STORM:
+                        freeze_seated_room()
                     return
                 self._round(mid, batch)
+                built += len(batch)
                 if own is not None and own["done"].is_set():
                     socketio.start_background_task(self._rounds, socketio, mid)
                     return
@@ -213,6 +219,29 @@ class SnapshotBatcher:
 
 #: The snapshot batcher of this process.
 snapshots = SnapshotBatcher()
+#: Times `freeze_seated_room` froze the heap (this process).
+freezes = 0
+
+
+def freeze_seated_room() -> bool:
+    """A hall has just connected: move what it allocated out of the collector's sight, now.
+
+    `serve --gc tuned` (meeting_server/cli.py) freezes the heap at start-up and again when the
+    number of connections has held still for a 10 s check, after a `gc.collect(1)`: with its raised
+    thresholds the young generations then hold up to a million objects, and that collection, landing
+    in the first flips after the hall sat down, stalled the room for about a third of a second
+    (py-spy, 1,000 tablets). Freezing when the connect storm ends (no collection: `gc.freeze()` only
+    moves lists) leaves that later check almost nothing to walk. Only when the collector is tuned
+    (thresholds raised); `serve --gc default` keeps CPython's behaviour.
+    """
+    import gc
+
+    global freezes
+    if gc.get_threshold()[0] <= 700:
+        return False
+    gc.freeze()
+    freezes += 1
+    return True
 
 
 def _still_there(socketio, sid: str) -> bool:

@@ -77,3 +77,16 @@ def test_a_failing_round_refuses_its_connections_and_the_next_one_builds(room, m
         monkeypatch.setattr(state, "build", real)
         assert batcher.get(socketio, actor)["me"]["attendee_id"] == seat["id"]
     assert not batcher._building and not batcher._waiting
+
+
+def test_the_end_of_a_connect_storm_freezes_the_heap_only_when_gc_is_tuned(monkeypatch):
+    import gc
+
+    from meeting_server.live import commands as live
+
+    frozen: list[int] = []
+    monkeypatch.setattr(gc, "freeze", lambda: frozen.append(1))
+    monkeypatch.setattr(gc, "get_threshold", lambda: (700, 10, 10))
+    assert live.freeze_seated_room() is False and not frozen
+    monkeypatch.setattr(gc, "get_threshold", lambda: (50_000, 20, 20))
+    assert live.freeze_seated_room() is True and frozen == [1]
