@@ -130,6 +130,9 @@ def test_gc_keeper_freezes_a_seated_room(monkeypatch):
 
     fake = {f"sid{i}": object() for i in range(cli.GC_REFREEZE_DELTA + 5)}
     monkeypatch.setattr(sockets, "connections", {})
+    collects = []
+    real_collect = gc.collect
+    monkeypatch.setattr(gc, "collect", lambda *a: collects.append(a) or real_collect(*a))
     before = gc.get_freeze_count()
     try:
         # Empty for the first check, then the room arrives and holds still for two checks.
@@ -142,6 +145,14 @@ def test_gc_keeper_freezes_a_seated_room(monkeypatch):
 
         cli._gc_keeper(Sleeper(), checks=3)
         assert gc.get_freeze_count() > before
+        assert collects == []  # a growing room is frozen without a collection (a pause mid-flips)
+        # The room empties and holds still: unfreeze and one full collection, then freeze again.
+        gc.freeze()
+        monkeypatch.setattr(sockets, "connections", dict(fake))
+        states = iter([{}, {}])
+        cli._gc_keeper(Sleeper(), checks=2)
+        assert collects == [()]
+        assert gc.get_freeze_count() > 0
     finally:
         gc.unfreeze()
 
