@@ -46,6 +46,24 @@ test_settings = make_settings  # the old name; never collected as a test
 test_settings.__test__ = False  # type: ignore[attr-defined]
 
 
+@pytest.fixture(autouse=True)
+def attendance_per_change(monkeypatch):
+    """In-process tests see one `attendance` broadcast per change (`MIN_INTERVAL = 0`), from a clean slate.
+
+    The server folds check-in storms (meeting_server/attendance/broadcast.py) with module-level state
+    keyed by meeting id: every test's database starts again at meeting 1, so without a reset one test's
+    check-in could fold into the next test's, and a trailing broadcast would run on a background thread
+    against a database the next test owns. tests/live/test_attendance_coalescing.py sets its own
+    interval to test the folding; real server processes (tests/serverproc.py) keep the default.
+    """
+    from meeting_server.attendance import broadcast
+
+    broadcast.reset()
+    monkeypatch.setattr(broadcast, "MIN_INTERVAL", 0.0)
+    yield
+    broadcast.reset()
+
+
 @pytest.fixture
 def settings(tmp_path) -> Settings:
     return make_settings(tmp_path)

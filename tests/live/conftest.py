@@ -95,13 +95,3 @@ def everyone_doc(room_with_doc) -> Everyone:
     e = Everyone((role, client_for(room_with_doc, role)) for role in ROLES)
     drain(*e.values())
     return e
-
-
-@pytest.fixture(autouse=True)
-def attendance_per_change(monkeypatch):
-    """The tests here check the exact `attendance` broadcast of each change, so they run with one
-    broadcast per change (`MIN_INTERVAL = 0`); tests/live/test_attendance_coalescing.py runs with the
-    server's interval and checks how changes within it are folded."""
-    from meeting_server.attendance import broadcast
-
-    monkeypatch.setattr(broadcast, "MIN_INTERVAL", 0.0)

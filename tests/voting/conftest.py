@@ -15,15 +15,12 @@ from tests.conftest import Api, Room, add_attendee, events
 def _immediate(monkeypatch):
     """No batching window and no progress coalescing: every test sees its events at once.
 
-    Attendance broadcasts too (`attendance.broadcast`): its trailing broadcast runs on a background
-    thread that would read the test database while the test writes to it (tests share one connection).
+    (Attendance broadcasts run one per change in every in-process test: tests/conftest.py.)
     """
-    from meeting_server.attendance import broadcast
     from meeting_server.voting import batcher, progress
 
     monkeypatch.setattr(progress, "INTERVAL_S", 0)
     monkeypatch.setattr(batcher, "WINDOW_S", 0)
-    monkeypatch.setattr(broadcast, "MIN_INTERVAL", 0.0)
     progress.reset()
     yield
     progress.reset()
