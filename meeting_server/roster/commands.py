@@ -302,7 +302,7 @@ def join(ctx: Ctx, p: schemas.Join) -> dict:
     from ..core import audit
     from ..meetings.models import Meeting
 
-    meeting = ctx.s.get(Meeting, a.meeting_id, with_for_update=True)
+    meeting = ctx.s.get(Meeting, a.meeting_id)  # locked and fresh already: service.join locks it first
     audit.append(
         ctx.s,
         meeting,

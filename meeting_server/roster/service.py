@@ -175,9 +175,20 @@ def join(
     a = s.scalar(select(Attendee).where(Attendee.join_token == token, Attendee.deleted.is_(False)))
     if a is None:
         raise Unauthorized("this seat card is not valid (it may have been re-issued)", code="bad_join_token")
-    m = s.get(Meeting, a.meeting_id)
+    # Lock order: the meeting row FIRST, as the command pipeline does for every write. Inserting the
+    # seat session takes a key-share lock on the meeting row (its foreign key), and the audit entry
+    # then needs the row FOR UPDATE: two joins that each held the key-share lock and then waited for
+    # the update lock deadlocked on PostgreSQL. Holding the update lock before the insert serializes
+    # the joins of one meeting instead (short transactions), and `populate_existing` makes the audit
+    # chain's head and seq the ones committed by the join before us, not a copy read earlier.
+    m = s.get(Meeting, a.meeting_id, with_for_update=True, populate_existing=True)
     if m is None or m.deleted_at is not None:
         raise Unauthorized("this seat card is not valid", code="bad_join_token")
+    # Read the seat again under the lock: a re-issue or delete committed meanwhile (they lock the
+    # meeting row too) must refuse this card.
+    s.refresh(a)
+    if a.deleted or a.join_token != token:
+        raise Unauthorized("this seat card is not valid (it may have been re-issued)", code="bad_join_token")
     if m.status in ("ended", "archived"):
         raise Conflict("the meeting has ended", code="meeting_ended")
     now = utcnow()
