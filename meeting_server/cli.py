@@ -209,7 +209,31 @@ def _serve_eventlet(app, host: str, port: int, backlog: int) -> None:
     family, _type, _proto, _name, addr = gsocket.getaddrinfo(host, port)[0]
     sock = eventlet.listen(addr, family, backlog=backlog)
     # max_size: eventlet's default caps a server at 1024 concurrent connections.
-    eventlet.wsgi.server(sock, app, log_output=False, max_size=100_000)
+    eventlet.wsgi.server(sock, app, log_output=False, max_size=100_000, protocol=_small_buffer_protocol())
+
+
+#: Read and write buffer of each HTTP connection (eventlet's defaults: 8 KiB and 16 KiB).
+HTTP_RBUFSIZE = 1024
+HTTP_WBUFSIZE = 2048
+
+
+def _small_buffer_protocol():
+    """eventlet's HttpProtocol with small buffers: a tablet's connection is a websocket for hours.
+
+    `HttpProtocol.setup` makes a buffered reader (8 KiB) and writer (16 KiB) per connection,
+    allocated up front and kept while the connection lives; once the socket is upgraded the
+    websocket reads and writes the raw socket and never touches them, so each tablet held about
+    25 KB for nothing (docs/benchmarks.md, "Memory per tablet"). Small buffers only mean more
+    `recv`/`send` calls for large HTTP bodies, which bypass a buffer smaller than the data anyway
+    (uploads, downloads); header lines longer than the buffer are still read whole.
+    """
+    import eventlet.wsgi
+
+    class SmallBufferHttpProtocol(eventlet.wsgi.HttpProtocol):
+        rbufsize = HTTP_RBUFSIZE
+        wbufsize = HTTP_WBUFSIZE
+
+    return SmallBufferHttpProtocol
 
 
 # -- garbage collector ----------------------------------------------------------------------

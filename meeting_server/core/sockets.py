@@ -92,6 +92,7 @@ def register(socketio) -> None:
     socketio.on_error_default(_failed)
     _guard_event_names(socketio.server)
     install_direct_send(socketio.server.eio)
+    install_timer_pings(socketio.server.eio)
 
 
 def _guard_event_names(server) -> None:
@@ -251,4 +252,51 @@ def install_direct_send(eio) -> bool:
 
     eio.send_packet = send_packet
     eio._direct_send = True
+    return True
+
+
+def install_timer_pings(eio) -> bool:
+    """Send each Engine.IO ping from a hub timer instead of a green thread that sleeps for it.
+
+    python-engineio (4.15.1, `Socket.schedule_ping`) starts a background task per socket after
+    every pong: `sleep(ping_interval)`, then send a PING. With eventlet each of those is a started
+    green thread parked for 25 s, holding its own saved C stack and Python frame chunk: a few KB
+    per tablet, all the time (docs/benchmarks.md, "Memory per tablet"). `eventlet.spawn_after`
+    keeps only a timer and a green thread that is not started until it fires, then does the same
+    thing the task did after its sleep (same checks, same packet), so pings and the ping timeout
+    behave as before. Eventlet only; `MEETING_TIMER_PING=0` turns it off, for before/after
+    benchmarks. Returns whether it was installed.
+    """
+    import os
+
+    if os.environ.get("MEETING_TIMER_PING", "1") == "0":
+        return False
+    if getattr(eio, "async_mode", None) != "eventlet" or getattr(eio, "_timer_pings", False):
+        return False
+    import time
+
+    import eventlet
+    from engineio import packet
+    from engineio.socket import Socket
+
+    start = eio.start_background_task
+
+    def ping_now(s) -> None:  # the body of Socket._send_ping after its sleep
+        if not s.closing and not s.closed:
+            s.last_ping = time.time()
+            s.send(packet.Packet(packet.PING))
+
+    def start_background_task(target, *args, **kwargs):
+        owner = getattr(target, "__self__", None)
+        if (
+            isinstance(owner, Socket)
+            and getattr(target, "__func__", None) is Socket._send_ping
+            and not args
+            and not kwargs
+        ):
+            return eventlet.spawn_after(eio.ping_interval, ping_now, owner)
+        return start(target, *args, **kwargs)
+
+    eio.start_background_task = start_background_task
+    eio._timer_pings = True
     return True
