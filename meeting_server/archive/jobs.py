@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
-
 from ..core import tasks
 
 
@@ -20,4 +18,4 @@ def build_archive(build_id: int) -> None:
     from . import service
 
     tasks.ensure_worker_ready()
-    service.run_build(build_id, uuid.uuid4().hex)
+    service.run_build(build_id, service.holder_name(build_id))

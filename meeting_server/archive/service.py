@@ -379,7 +379,9 @@ def request_build(s: Session, meeting: Any, *, retry_failed: bool = False) -> tu
         if b.sealed:
             return b, False  # a sealed archive cannot be made again: its SHA-256 is on the record
         retry_failed = True
-    stale = b.status in ("queued", "building") and (now - (b.heartbeat or b.created_at)) > LEASE
+    stale = b.status in ("queued", "building") and (
+        (now - (b.heartbeat or b.created_at)) > LEASE or _holder_dead(b.claim)
+    )
     if stale or b.status == "superseded" or (b.status == "failed" and retry_failed):
         b.status, b.progress, b.step, b.error, b.claim, b.heartbeat = (
             "queued",
@@ -394,6 +396,21 @@ def request_build(s: Session, meeting: Any, *, retry_failed: bool = False) -> tu
     return b, False
 
 
+def holder_name(build_id: int) -> str:
+    """The claim an archive job writes: names this process (documents.jobs.holder), so that a build whose
+    process died on this machine (SIGKILL, OOM) is taken over at once instead of after LEASE."""
+    from ..documents.jobs import holder
+
+    return holder(build_id, 1)
+
+
+def _holder_dead(claim: str | None) -> bool:
+    """The claim names a process of this machine and boot that is no longer running."""
+    from ..documents.jobs import holder_state
+
+    return bool(claim) and holder_state(claim) == "dead"
+
+
 def _claim(build_id: int, job: str) -> ArchiveBuild | None:
     with db.transaction() as s:
         b = s.get(ArchiveBuild, build_id)
@@ -401,7 +418,8 @@ def _claim(build_id: int, job: str) -> ArchiveBuild | None:
             return None
         now = utcnow()
         if b.status == "building" and b.claim and b.heartbeat and now - b.heartbeat < LEASE:
-            return None  # a live job has it
+            if not _holder_dead(b.claim):
+                return None  # a live job has it
         b.status, b.claim, b.heartbeat, b.started_at = "building", job, now, now
         b.progress, b.step = 0.01, "reading the records"
         s.flush()
