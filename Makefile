@@ -26,6 +26,7 @@ run: $(STAMP) vendor
 	MEETING_DATA_DIR=$${MEETING_DATA_DIR:-./instance} $(BIN)/meeting-server serve --demo --host $(HOST) --port $(PORT)
 
 bench: $(STAMP) vendor
+	$(BIN)/python -m pip install -q -e '.[test,bench]'
 	$(BIN)/python -m clients.bench_room --sizes 100,500,1000
 
 lint: $(STAMP)
