@@ -55,10 +55,12 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
         modules.append(mod)
     http.register(app)
 
+    from .core import mq
+
     socketio.init_app(
         app,
         async_mode=settings.async_mode,
-        message_queue=settings.redis_url,
+        client_manager=mq.client_manager(settings.redis_url),  # Redis: publish first (core/mq.py)
         cors_allowed_origins=list(settings.cors_origins) or None,
         async_handlers=True,
         ping_interval=20,
