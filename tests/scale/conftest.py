@@ -50,7 +50,5 @@ def room(cluster) -> ScaleRoom:
     from clients import api
 
     r = api.setup_room(cluster.url, SEATS, "ours", *ORGANIZER, title="规模 Scale room", pages=6)
-    sessions = api.join_many(
-        cluster.url, r.join_tokens, threads=1
-    )  # see docs/deploy.md: joins deadlock on PostgreSQL
+    sessions = api.join_many(cluster.url, r.join_tokens, threads=8)
     return ScaleRoom(r, sessions)
