@@ -46,20 +46,31 @@ test_settings = make_settings  # the old name; never collected as a test
 test_settings.__test__ = False  # type: ignore[attr-defined]
 
 
-@pytest.fixture(autouse=True)
-def attendance_per_change(monkeypatch):
-    """In-process tests see one `attendance` broadcast per change (`MIN_INTERVAL = 0`), from a clean slate.
+@pytest.fixture(autouse=True, scope="session")
+def attendance_per_change():
+    """In-process tests see one `attendance` broadcast per change (`MIN_INTERVAL = 0`).
 
-    The server folds check-in storms (meeting_server/attendance/broadcast.py) with module-level state
-    keyed by meeting id: every test's database starts again at meeting 1, so without a reset one test's
-    check-in could fold into the next test's, and a trailing broadcast would run on a background thread
-    against a database the next test owns. tests/live/test_attendance_coalescing.py sets its own
-    interval to test the folding; real server processes (tests/serverproc.py) keep the default.
+    The server folds check-in storms (meeting_server/attendance/broadcast.py): a folded change is sent
+    by a trailing broadcast on a background thread, which in an in-process test would read the test's
+    database (one shared SQLite connection) while the test writes to it. Session-scoped, so it holds
+    for module-scoped fixtures too (they run before function-scoped ones);
+    tests/live/test_attendance_coalescing.py sets its own interval to test the folding; real server
+    processes (tests/serverproc.py) keep the default.
     """
     from meeting_server.attendance import broadcast
 
+    saved = broadcast.MIN_INTERVAL
+    broadcast.MIN_INTERVAL = 0.0
+    yield
+    broadcast.MIN_INTERVAL = saved
+
+
+@pytest.fixture(autouse=True)
+def attendance_fold_state():
+    """The fold state is keyed by meeting id, and every test's database starts again at meeting 1."""
+    from meeting_server.attendance import broadcast
+
     broadcast.reset()
-    monkeypatch.setattr(broadcast, "MIN_INTERVAL", 0.0)
     yield
     broadcast.reset()
 
