@@ -77,7 +77,8 @@ def checkin(ctx: Ctx, p: schemas.Checkin) -> dict:
     return {
         "checked_in_at": iso(a.checked_in_at),
         "entered_at": iso(cur.in_at) if cur else None,
-        "signed": digest is not None or service.has_signature(ctx.s, a.id),
+        # a signature sent now is on file (saved, or the same as the one kept); else look
+        "signed": p.signature is not None or service.has_signature(ctx.s, a.id),
     }
 
 
