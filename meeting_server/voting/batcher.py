@@ -22,14 +22,17 @@ from __future__ import annotations
 
 import gc
 import logging
+import random
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from sqlalchemy.exc import DBAPIError
+
 from ..core import audit, db
-from ..core.commands import CLOSED_STATUSES, ack_error, authorize, execute, registry, validate
+from ..core.commands import CLOSED_STATUSES, ack_error, authorize, execute, registry, retryable, validate
 from ..core.errors import AppError, Conflict, Forbidden, Invalid, NotFound, Unauthorized
 from ..core.identity import Actor
 
@@ -43,6 +46,8 @@ MAX_BATCH = 2000
 BATCHER = {"kind": "system", "id": None, "name": "vote batcher", "role": "system"}
 #: A handler gives up waiting for its commit after this long (the ballot may still commit: resend it).
 WAIT_S = 30.0
+#: A batch is written again after a deadlock or a `Stale` check at most this often, then vote by vote.
+ATTEMPTS = 3
 
 
 @dataclass
@@ -169,11 +174,29 @@ class Batcher:
         gc.disable()
         try:
             with app.app_context():
-                try:
-                    with db.transaction() as s:
-                        results = write_batch(s, batch, touched, expired)
-                except Exception:
-                    log.exception("a batch of %d votes failed to commit; retrying each alone", len(batch))
+                results = None
+                for attempt in range(ATTEMPTS):
+                    touched.clear()
+                    expired.clear()
+                    try:
+                        with db.transaction() as s:
+                            results = write_batch(s, batch, touched, expired)
+                        break
+                    except Stale as e:  # checked again from the start: those votes are refused now
+                        log.info("a batch of %d votes is written again: %s", len(batch), e)
+                    except DBAPIError as e:
+                        if not retryable(e):
+                            log.exception("a batch of %d votes failed to commit", len(batch))
+                            break
+                        log.warning(
+                            "a batch of %d votes: %s; writing it again", len(batch), type(e.orig).__name__
+                        )
+                        time.sleep(random.uniform(0.01, 0.05) * (attempt + 1))  # green threads: yields
+                    except Exception:
+                        log.exception("a batch of %d votes failed to commit", len(batch))
+                        break
+                if results is None:
+                    log.warning("retrying each of %d votes alone", len(batch))
                     results = [_alone(it) for it in batch]
                     touched.clear()
         finally:
@@ -224,8 +247,35 @@ def _alone(it: Item) -> dict[str, Any]:
         return ack_error(e)
 
 
+class Stale(Exception):
+    """Something a batch's votes were checked against changed before the batch locked its meeting
+    (the poll was closed, the meeting ended, a seat was checked out, revoked, deleted or given another
+    role or weight): the batch is written again from the start, where those votes are refused."""
+
+
+#: A batch whose seats were also cast by another transaction decides those votes again (bounded).
+ROUNDS = 3
+
+
 def write_batch(s, batch: list[Item], touched: set, expired: set) -> list[dict[str, Any]]:
-    """Check and write every vote of `batch` in session `s`; returns one ack per item (valid once committed)."""
+    """Check and write every vote of `batch` in session `s`; returns one ack per item (valid once committed).
+
+    Nothing is locked while the votes are checked and written: the meeting row (the audit chain's head)
+    is locked only at the end, for the audit entry and the commit, so the batches of several server
+    processes check, hash and insert their ballots at the same time and queue only for that last step.
+    What keeps it exact:
+
+    * exactly once: participations go in with `INSERT … ON CONFLICT DO NOTHING` on the unique
+      (poll, attendee) pair; a vote whose seat another transaction got in first is decided again
+      against that row (a resend gets the same receipt, anything else `already_voted`), and its
+      ballot is not written;
+    * nothing changed meanwhile: once the meeting row is locked (every `poll.close`, check-out,
+      revocation and role change holds it until its commit), the poll is read again (still open?) and
+      so are the voters' seats and sessions; if anything a written vote relied on changed, `Stale`
+      makes the caller write the batch again, where those votes are refused;
+    * a batch that changes earlier votes (`previous_ballot_id`: rows another transaction could update
+      too) locks its meetings first, as every other write does.
+    """
     from sqlalchemy import select
 
     from ..meetings.models import Meeting
@@ -236,12 +286,10 @@ def write_batch(s, batch: list[Item], touched: set, expired: set) -> list[dict[s
     cmd = registry.get("vote")
     key = service.current_key()
     meeting_ids = sorted({it.actor.meeting_id for it in batch if it.actor.meeting_id is not None})
-    meetings = {
-        m.id: m
-        for m in s.scalars(
-            select(Meeting).where(Meeting.id.in_(meeting_ids)).order_by(Meeting.id).with_for_update()
-        )
-    }
+    # Changing a vote updates existing rows: only then is the meeting locked before anything is read.
+    serial = any(it.payload.previous_ballot_id is not None for it in batch)
+    q = select(Meeting).where(Meeting.id.in_(meeting_ids)).order_by(Meeting.id)
+    meetings = {m.id: m for m in s.scalars(q.with_for_update() if serial else q)}
     # What authorization and `cast` need, as plain rows in two queries (no ORM objects: this is the hot path).
     sessions = dict(
         s.execute(
@@ -279,50 +327,133 @@ def write_batch(s, batch: list[Item], touched: set, expired: set) -> list[dict[s
     polls = {p.id: p for p in s.scalars(select(Poll).where(Poll.id.in_(poll_ids)))}
     cache = service.VoteCache()
     cache.preload(s, {(it.payload.poll_id, it.actor.id) for it in batch if it.payload.poll_id in polls})
-    out: list[dict[str, Any]] = []
-    votes: dict[int, list[dict[str, Any]]] = {}
-    with s.no_autoflush:  # everything written here is flushed once, at commit
-        for it in batch:
-            try:
-                meeting = meetings.get(it.actor.meeting_id)
-                if meeting is None or meeting.deleted_at is not None:
-                    raise NotFound("no such meeting")
-                actor = authorize_seat(it.actor, meeting)
-                if meeting.status in CLOSED_STATUSES:
-                    raise Conflict("the meeting has ended; nothing can be changed", code="meeting_ended")
-                p = polls.get(it.payload.poll_id) if it.payload.poll_id is not None else None
-                if p is None or p.meeting_id != meeting.id:
-                    raise NotFound("no such poll")
-                attendee = attendees.get(actor.id)
-                if attendee is None:
-                    raise Unauthorized("this seat no longer exists")
-                pl = it.payload
-                ack, data = service.cast(
-                    s,
-                    p,
-                    attendee,
-                    pl.choices,
-                    pl.ballot_id,
-                    key,
-                    previous_ballot_id=pl.previous_ballot_id,
-                    cache=cache,
-                )
-                if data is not None:
-                    data.update(attendee_id=attendee.id, name=attendee.name)
-                    votes.setdefault(meeting.id, []).append(data)
-                    touched.add((p.id, meeting.id))
-                out.append({"ok": True, **ack})
-            except service.PollExpired as e:
-                expired.add(it.payload.poll_id)
-                out.append(ack_error(e))
-            except AppError as e:
-                out.append(ack_error(e))
-        cache.flush(s)
-        for meeting_id, recorded in votes.items():
+    out: list[dict[str, Any]] = [{}] * len(batch)
+    #: What each written vote adds to the audit entry: (meeting id, record), None for nothing written.
+    recorded: list[tuple[int, dict[str, Any]] | None] = [None] * len(batch)
+
+    def decide(i: int) -> None:
+        it = batch[i]
+        recorded[i] = None
+        try:
+            meeting = meetings.get(it.actor.meeting_id)
+            if meeting is None or meeting.deleted_at is not None:
+                raise NotFound("no such meeting")
+            actor = authorize_seat(it.actor, meeting)
+            if meeting.status in CLOSED_STATUSES:
+                raise Conflict("the meeting has ended; nothing can be changed", code="meeting_ended")
+            p = polls.get(it.payload.poll_id) if it.payload.poll_id is not None else None
+            if p is None or p.meeting_id != meeting.id:
+                raise NotFound("no such poll")
+            attendee = attendees.get(actor.id)
+            if attendee is None:
+                raise Unauthorized("this seat no longer exists")
+            pl = it.payload
+            ack, data = service.cast(
+                s,
+                p,
+                attendee,
+                pl.choices,
+                pl.ballot_id,
+                key,
+                previous_ballot_id=pl.previous_ballot_id,
+                cache=cache,
+            )
+            if data is not None:
+                data.update(attendee_id=attendee.id, name=attendee.name)
+                recorded[i] = (meeting.id, data)
+            out[i] = {"ok": True, **ack}
+        except service.PollExpired as e:
+            expired.add(it.payload.poll_id)
+            out[i] = ack_error(e)
+        except AppError as e:
+            out[i] = ack_error(e)
+
+    with s.no_autoflush:  # everything written here is written by `flush_new` and the commit
+        todo = range(len(batch))
+        for round_ in range(ROUNDS):
+            for i in todo:
+                decide(i)
+            lost = cache.flush_new(s)
+            if not lost:
+                break
+            # Another transaction (another server process) got these seats' votes in first: decide
+            # every vote of those seats again, against the rows it committed.
+            todo = [i for i, it in enumerate(batch) if (it.payload.poll_id, it.actor.id) in lost]
+            if round_ == ROUNDS - 1:
+                for i in todo:
+                    recorded[i] = None
+                    out[i] = ack_error(Conflict("the vote could not be recorded; resend it", code="timeout"))
+                break
+            for k in lost:
+                cache.parts.pop(k, None)
+                cache.named.pop(k, None)
+            cache.preload(s, lost)
+        votes: dict[int, list[dict[str, Any]]] = {}
+        for rec, it in zip(recorded, batch, strict=True):
+            if rec is not None:
+                votes.setdefault(rec[0], []).append(rec[1])
+                touched.add((it.payload.poll_id, rec[0]))
+        if not votes:
+            return out
+        # The meeting rows, locked (in id order) and read afresh: the audit chain's head, and the
+        # moment from which nothing this batch relies on can change until it commits.
+        locked = {
+            m.id: m
+            for m in s.scalars(
+                select(Meeting)
+                .where(Meeting.id.in_(sorted(votes)))
+                .order_by(Meeting.id)
+                .with_for_update()
+                .execution_options(populate_existing=True)
+            )
+        }
+        _recheck(s, batch, recorded, locked, attendees)
+        for meeting_id, records in votes.items():
             # One audit entry per meeting and batch lists every vote in it, as `vote` entries would
             # (who voted in which poll; the choices of named polls only).
-            audit.append(s, meetings[meeting_id], BATCHER, "vote.batch", {"votes": recorded})
+            audit.append(s, locked[meeting_id], BATCHER, "vote.batch", {"votes": records})
     return out
+
+
+def _recheck(s, batch: list[Item], recorded: list, locked: dict, attendees: dict) -> None:
+    """Raise `Stale` if anything the written votes were checked against changed before the meeting lock."""
+    from sqlalchemy import select
+
+    from ..roster.models import Attendee, SeatSession
+    from .models import Poll
+
+    written = [it for it, rec in zip(batch, recorded, strict=True) if rec is not None]
+    for m in locked.values():
+        if m.deleted_at is not None or m.status in CLOSED_STATUSES:
+            raise Stale(f"meeting {m.id} ended or was deleted")
+    poll_ids = {it.payload.poll_id for it in written}
+    if any(st != "open" for st in s.scalars(select(Poll.status).where(Poll.id.in_(poll_ids)))):
+        raise Stale("a poll was closed or cancelled")
+    seats = [it.actor for it in written if it.actor.is_seat]
+    now = {
+        a.id: a
+        for a in s.execute(
+            select(
+                Attendee.id, Attendee.role, Attendee.present, Attendee.deleted, Attendee.vote_weight
+            ).where(Attendee.id.in_({a.id for a in seats}))
+        )
+    }
+    for actor in seats:
+        a, b = attendees[actor.id], now.get(actor.id)
+        if b is None or (a.role, a.present, a.deleted, a.vote_weight) != (
+            b.role,
+            b.present,
+            b.deleted,
+            b.vote_weight,
+        ):
+            raise Stale(f"seat {actor.id} changed")
+    session_ids = {a.session_id for a in seats}
+    if session_ids and s.scalar(
+        select(SeatSession.id)
+        .where(SeatSession.id.in_(session_ids), SeatSession.revoked_at.is_not(None))
+        .limit(1)
+    ):
+        raise Stale("a seat session was revoked")
 
 
 batcher = Batcher()

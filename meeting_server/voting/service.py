@@ -292,6 +292,9 @@ class VoteCache:
     new_parts: list[SimpleNamespace] = field(default_factory=list)
     new_named: list[SimpleNamespace] = field(default_factory=list)
     new_ballots: dict[tuple[int, str], SimpleNamespace] = field(default_factory=dict)
+    #: The secret ballot of each participation cast in this transaction: (poll_id, attendee_id) -> its key
+    #: in `new_ballots` (kept here only, never written: it links a voter to a ballot).
+    owner: dict[tuple[int, int], tuple[int, str]] = field(default_factory=dict)
     specs: dict[int, counting.Spec] = field(default_factory=dict)
 
     def spec(self, p: Poll) -> counting.Spec:
@@ -348,7 +351,55 @@ class VoteCache:
             s.execute(Ballot.__table__.insert(), rows)
         if self.new_named:
             s.execute(NamedVote.__table__.insert(), [vars(r) for r in self.new_named])
-        self.new_parts, self.new_named, self.new_ballots = [], [], {}
+        self.new_parts, self.new_named, self.new_ballots, self.owner = [], [], {}, {}
+
+    def flush_new(self, s: Session) -> set[tuple[int, int]]:
+        """Insert the new rows without any lock held before; returns the (poll_id, attendee_id) pairs *lost*.
+
+        A participation another transaction inserted meanwhile (the same seat through another server
+        process) is not overwritten: `INSERT … ON CONFLICT DO NOTHING` skips it (on PostgreSQL after
+        waiting for that transaction to end), RETURNING tells which rows went in, and the ballot or
+        named vote of a lost participation is not written. The caller decides those votes again.
+        Rows go in sorted by (poll_id, attendee_id), so two batches inserting the same seats wait on
+        each other in one order and never deadlock.
+        """
+        lost: set[tuple[int, int]] = set()
+        if self.new_parts:
+            rows = sorted((vars(r) for r in self.new_parts), key=lambda r: (r["poll_id"], r["attendee_id"]))
+            t = Participation.__table__
+            stmt = (
+                _dialect_insert(s, t)
+                .on_conflict_do_nothing(index_elements=["poll_id", "attendee_id"])
+                .returning(t.c.poll_id, t.c.attendee_id)
+            )
+            won = {(p, a) for p, a in s.execute(stmt, rows)}
+            lost = {(r["poll_id"], r["attendee_id"]) for r in rows} - won
+        if lost:
+            for k in lost:
+                ballot = self.owner.get(k)
+                if ballot is not None:
+                    self.new_ballots.pop(ballot, None)
+            self.new_named = [r for r in self.new_named if (r.poll_id, r.attendee_id) not in lost]
+        self.new_parts = []
+        if self.new_ballots:
+            rows = sorted((vars(r) for r in self.new_ballots.values()), key=lambda r: r["key"])
+            s.execute(Ballot.__table__.insert(), rows)
+        if self.new_named:
+            rows = sorted((vars(r) for r in self.new_named), key=lambda r: (r["poll_id"], r["attendee_id"]))
+            s.execute(NamedVote.__table__.insert(), rows)
+        self.new_named, self.new_ballots, self.owner = [], {}, {}
+        return lost
+
+
+def _dialect_insert(s: Session, table):
+    """`INSERT` with PostgreSQL's or SQLite's ON CONFLICT clause (both dialects have it)."""
+    if s.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert(table)
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return sqlite_insert(table)
 
 
 def check_choices(p: Poll, choices: Any, spec: counting.Spec | None = None) -> list:
@@ -437,7 +488,7 @@ def cast(
             old = receipt_for(key, p.id, previous_ballot_id)
             if cache.new_ballots.pop((p.id, old), None) is None:  # else: cast earlier in this transaction
                 s.execute(delete(Ballot).where(Ballot.poll_id == p.id, Ballot.receipt == old))
-            _add_ballot(cache, p.id, norm, receipt)
+            _add_ballot(cache, p.id, norm, receipt, attendee.id)
         else:
             nv = cache.named_vote(s, p.id, attendee.id)
             nv.choices, nv.receipt, nv.weight, nv.updated_at = norm, receipt, weight, now
@@ -450,7 +501,7 @@ def cast(
         cache.new_parts.append(part)
         cache.parts[(p.id, attendee.id)] = part
         if p.secret:
-            _add_ballot(cache, p.id, norm, receipt)
+            _add_ballot(cache, p.id, norm, receipt, attendee.id)
         else:
             nv = SimpleNamespace(
                 poll_id=p.id,
@@ -474,9 +525,10 @@ def cast(
     return ack, audit
 
 
-def _add_ballot(cache: VoteCache, poll_id: int, choices: list, receipt: str) -> None:
+def _add_ballot(cache: VoteCache, poll_id: int, choices: list, receipt: str, attendee_id: int) -> None:
     row = SimpleNamespace(key=secrets.token_hex(16), poll_id=poll_id, choices=choices, receipt=receipt)
     cache.new_ballots[(poll_id, receipt)] = row
+    cache.owner[(poll_id, attendee_id)] = (poll_id, receipt)
 
 
 def _stored_choices(s: Session, p: Poll, attendee_id: int, receipt: str, cache: VoteCache) -> list | None:
