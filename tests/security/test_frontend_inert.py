@@ -12,6 +12,7 @@ text is shown as typed.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 from pathlib import Path
@@ -93,6 +94,7 @@ def test_markup_stays_text(tmp_path):
     from tests.live.server import ORG_PASSWORD, ORG_USER, LiveServer
 
     need(Path(CHROMIUM).exists(), f"{CHROMIUM} is missing (apt-get install chromium)")
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
     from playwright.sync_api import sync_playwright
 
     srv = LiveServer(tmp_path / "xss", worker=True)
@@ -149,7 +151,16 @@ def test_markup_stays_text(tmp_path):
                     pages.append(page)
                 for page in pages:
                     page.wait_for_load_state("networkidle")
-                    page.wait_for_timeout(500)
+                    # The console renders after its socket's `state` arrives (not seen by "networkidle"):
+                    # wait for the first typed text to show, bounded, instead of a fixed pause that a
+                    # loaded machine overruns. A page that never shows one still fails below.
+                    with contextlib.suppress(PlaywrightTimeout):
+                        page.wait_for_function(
+                            "ts => ts.some(t => document.body.innerText.includes(t))",
+                            arg=texts,
+                            timeout=20_000,
+                        )
+                    page.wait_for_timeout(300)
                     assert page.evaluate("window.__xss") is None, page.url
                     assert page.locator("img[src='x'], [data-xss], svg[onload]").count() == 0, page.url
                 shown = [sum(t in page.inner_text("body") for t in texts) for page in pages]
