@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
+from sqlalchemy import select
 from sqlalchemy.exc import DataError, DBAPIError
 from sqlalchemy.orm import Session
 
@@ -61,6 +62,14 @@ class Command:
     multipart: bool = False
     #: The HTTP answer is not JSON (an image, a PDF, a zip).
     binary: str | None = None
+    #: False: the commit need not wait for the disk (PostgreSQL `synchronous_commit = off` for this
+    #: transaction only). For presentation state a later write replaces anyway (a page flip): the
+    #: answer and the broadcast leave without the WAL flush, and the meeting row lock is released
+    #: sooner. A crash of the database server may lose the last such commits (well under a second's
+    #: worth), never part of one, and never one that a later durable commit followed: the WAL is
+    #: flushed in order, so the audit chain stays whole. Never for votes, check-ins or anything a
+    #: client is told is kept.
+    durable: bool = True
 
 
 @dataclass(frozen=True)
@@ -257,16 +266,34 @@ def authorize(cmd: Command, actor: Actor, meeting: Any, s: Session) -> Actor:
         raise NotFound(f"no such {cmd.resource or 'item'}")
     from ..roster.models import Attendee, SeatSession
 
-    sess = s.get(SeatSession, actor.session_id) if actor.session_id else None
+    sess, att = _pair(s, SeatSession, actor.session_id, Attendee, actor.id)
     # A socket lives longer than its token: revocation and expiry are checked at each command.
     if sess is None or sess.revoked_at is not None or sess.expires_at <= utcnow():
-        raise Unauthorized("this tablet's session has ended (revoked or expired); scan the seat's QR code again")
-    att = s.get(Attendee, actor.id)
+        raise Unauthorized(
+            "this tablet's session has ended (revoked or expired); scan the seat's QR code again"
+        )
     if att is None or att.deleted:
         raise Unauthorized("this seat no longer exists")
     if att.role not in roles:
         raise Forbidden(f"the role {att.role} may not do this")
     return Actor("seat", att.id, att.name, att.role, att.meeting_id, actor.session_id)
+
+
+def _pair(s: Session, a_model: Any, a_id: int | None, b_model: Any, b_id: int) -> tuple[Any, Any]:
+    """Two rows by primary key in one round trip (the actor's session or token, and its seat or user).
+
+    Read after the meeting row is locked, like the two `s.get` calls it replaces: a revocation
+    committed while this command waited for the lock is seen. When either row is missing, the two
+    are looked up apart, so the caller tells which one is gone exactly as before.
+    """
+    if not a_id:
+        return None, s.get(b_model, b_id)
+    # An explicit JOIN on the second key (not a bare cross join, which SQLAlchemy warns about).
+    stmt = select(a_model, b_model).join(b_model, b_model.id == b_id).where(a_model.id == a_id)
+    row = s.execute(stmt).first()
+    if row is not None:
+        return row[0], row[1]
+    return s.get(a_model, a_id), s.get(b_model, b_id)
 
 
 def _fresh_user(s: Session, actor: Actor) -> Actor:
@@ -275,10 +302,9 @@ def _fresh_user(s: Session, actor: Actor) -> Actor:
         return actor  # an actor made by the server itself (scripts, the demo), not a client's token
     from ..auth.models import ApiToken, User
 
-    row = s.get(ApiToken, actor.session_id)
+    row, user = _pair(s, ApiToken, actor.session_id, User, actor.id)
     if row is None or row.revoked_at is not None or row.expires_at <= utcnow():
         raise Unauthorized("the login has expired or was revoked; log in again", code="bad_token")
-    user = s.get(User, actor.id)
     if user is None or user.disabled:
         raise Unauthorized("this account is disabled", code="bad_token")
     return replace(actor, role=user.role) if user.role != actor.role else actor
@@ -324,12 +350,15 @@ def retryable(e: DBAPIError) -> bool:
     return getattr(e.orig, "pgcode", None) in RETRY_SQLSTATES
 
 
-def _execute(cmd: Command, actor: Actor, payload: BaseModel | None, params: dict[str, Any], files: Any,
-             sid: str | None) -> Any:
+def _execute(
+    cmd: Command, actor: Actor, payload: BaseModel | None, params: dict[str, Any], files: Any, sid: str | None
+) -> Any:
     from ..extensions import socketio
     from . import audit
 
     with db.transaction() as s:
+        if cmd.write and not cmd.durable:
+            db.commit_without_flush(s)  # before the meeting row is locked: one round trip, outside the lock
         meeting, obj = resolve(cmd, s, actor, params, payload)
         actor = authorize(cmd, actor, meeting, s)
         if cmd.write and meeting is not None:
@@ -364,12 +393,20 @@ def unavailable(e: BaseException) -> AppError | None:
     from sqlalchemy.exc import InterfaceError, OperationalError
     from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-    if isinstance(e, PoolTimeout) or (isinstance(e, DBAPIError) and e.connection_invalidated) or (
-        # SQLite also reports schema mistakes ("no such table") as OperationalError: those stay bugs.
-        isinstance(e, OperationalError | InterfaceError) and "no such" not in str(e.orig)
+    if (
+        isinstance(e, PoolTimeout)
+        or (isinstance(e, DBAPIError) and e.connection_invalidated)
+        or (
+            # SQLite also reports schema mistakes ("no such table") as OperationalError: those stay bugs.
+            isinstance(e, OperationalError | InterfaceError) and "no such" not in str(e.orig)
+        )
     ):
-        return AppError("the database is not reachable right now; try again in a moment", code="unavailable",
-                        status=503, retry_after=2)
+        return AppError(
+            "the database is not reachable right now; try again in a moment",
+            code="unavailable",
+            status=503,
+            retry_after=2,
+        )
     return None
 
 
