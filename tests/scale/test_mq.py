@@ -187,3 +187,32 @@ def test_client_manager_only_on_redis():
     mgr = client_manager(REDIS_URL)
     assert isinstance(mgr, PublishFirstRedisManager)
     assert mgr.channel == "flask-socketio"  # the channel core/tasks.py's worker emitter publishes on
+
+
+def test_own_fan_out_yields_every_chunk(hosts, monkeypatch):
+    """This process's own fan-out lets other green threads run every FANOUT_CHUNK clients; nothing else yields."""
+    from meeting_server.core import mq
+
+    monkeypatch.setattr(mq, "FANOUT_CHUNK", 2)
+    h = hosts(PublishFirstRedisManager, clients=5)
+    log: list[str] = []
+    h.server.sleep = lambda seconds=0: log.append(f"yield {seconds}")
+    recorded = h.server._send_eio_packet
+    h.server._send_eio_packet = lambda eio_sid, pkt: (log.append(eio_sid), recorded(eio_sid, pkt))
+    h.mgr.emit("page", {"seq": 1}, namespace="/")
+    assert log == ["eio0", "eio1", "yield 0", "eio2", "eio3", "yield 0", "eio4"]
+    assert all(had for _, _, had in h.sent)  # still published first
+
+    # Another process's message (the listener's path) and a plain walk over a room do not yield.
+    log.clear()
+    h.mgr._handle_emit(
+        {
+            "method": "emit",
+            "event": "page",
+            "data": [{"seq": 2}],
+            "namespace": "/",
+            "room": None,
+            "host_id": "x",
+        }
+    )
+    assert list(h.mgr.get_participants("/", None)) and log == ["eio0", "eio1", "eio2", "eio3", "eio4"]
