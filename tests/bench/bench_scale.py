@@ -101,6 +101,8 @@ async def bench(opts) -> dict:
             more_flips=opts.then,
             vote=opts.vote,
             join_threads=opts.join_threads,
+            checkin_threads=opts.checkin_threads,
+            setup_urls=cluster.urls if opts.setup_via == "direct" else None,
             say=say,
             phase_timeout=opts.phase_timeout,
             checkin="http",
@@ -123,7 +125,8 @@ def render(r: dict) -> str:
     lines = [
         f"{r['tablets']} tablets over {r['procs']} processes ({r['via']}); entries: {r['entries']}",
         f"  connected {x['connected']}  connect p99 {x['connect_p99_ms']} ms  join {r.get('join_s')} s",
-        f"  flips     {f.get('acked')}/{f.get('sent')} acked, every {r['interval_s']} s",
+        f"  flips     {f.get('acked')}/{f.get('sent')} acked, every {r['interval_s']} s; ack p50 {f.get('ack_p50_ms')}"
+        f" max {f.get('ack_max_ms')} ms",
         f"  latency   p50 {f.get('p50_ms')}  p95 {f.get('p95_ms')}  p99 {f.get('p99_ms')}  max {f.get('max_ms')} ms"
         f"  (sent -> kernel receive at each tablet)",
         f"  delivery  missed {f.get('missed')} of {f.get('expected')}  out of order {f.get('out_of_order')}"
@@ -145,13 +148,24 @@ def render(r: dict) -> str:
                 f" server voted {v['server_voted']} tally {v['server_tally']} expected {v['expected_tally']}"
                 f" exact: {v['count_exact']}"
             )
+    for e in f.get("by_entry") or []:
+        lines.append(
+            f"    {e['entry']}: p50 {e['p50_ms']}  p99 {e['p99_ms']} ms; per flip, first tablet p50"
+            f" {e['first_p50_ms']}, last p50 {e['last_p50_ms']}, first to last p50 {e['fanout_span_p50_ms']} ms"
+        )
+    lines.append(f"  setup     joins {r.get('join_s')} s, check-ins {r.get('checkin_s')} s")
     for m in r.get("more_flips") or []:
         lines.append(
             f"  then      {m.get('acked')}/{m.get('sent')} flips every {m.get('interval_s')} s: p50 {m.get('p50_ms')}"
             f"  p95 {m.get('p95_ms')}  p99 {m.get('p99_ms')}  max {m.get('max_ms')} ms; missed {m.get('missed')}"
             f" of {m.get('expected')}, out of order {m.get('out_of_order')}; servers {m.get('server_cpu_pct')} %,"
-            f" {m.get('cpu_us_per_msg')} µs per page; load {m.get('loadavg')}"
+            f" {m.get('cpu_us_per_msg')} µs per page; load {m.get('loadavg')}; ack p50 {m.get('ack_p50_ms')} ms"
         )
+        for e in m.get("by_entry") or []:
+            lines.append(
+                f"    {e['entry']}: p50 {e['p50_ms']}  p99 {e['p99_ms']} ms; per flip, first tablet p50"
+                f" {e['first_p50_ms']}, last p50 {e['last_p50_ms']}, first to last p50 {e['fanout_span_p50_ms']} ms"
+            )
     lines.append(
         f"  load average at the start {r.get('loadavg_start')}, after the first flips"
         f" {f.get('loadavg')}, at the end {r.get('loadavg')}"
@@ -186,8 +200,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--join-threads",
         type=int,
-        default=2,
+        default=8,
         help="concurrent joins (each join takes the meeting row lock; see docs/deploy.md)",
+    )
+    p.add_argument("--checkin-threads", type=int, default=8, help="concurrent staff check-ins")
+    p.add_argument(
+        "--setup-via",
+        choices=("direct", "nginx"),
+        default="direct",
+        help="joins and check-ins straight to each process in turn (default), or all through nginx",
     )
     p.add_argument("--phase-timeout", type=float, default=300.0)
     p.add_argument("--timeout", type=float, default=1500.0, help="overall limit, seconds")

@@ -189,15 +189,75 @@ def profile_by_module(path: Path, marks: dict[str, Any]) -> dict[str, float]:
     return {name: round(100 * hit[name] / total, 1) for name in marks} if total else {}
 
 
-def _checkin_http(base_url: str, room: Any, joined: list[dict], threads: int = 4) -> int:
-    """Every seat checked in by the organizer (`POST /meetings/{id}/attendees/{aid}/checkin`)."""
+def _spread(urls: list[str], token: str | None, items: list, call, threads: int) -> list:
+    """`call(api, item)` for every item, `threads` at a time, item k on `urls[k % len(urls)]`; results in order.
+
+    Setup only (joins, check-ins): straight to every server process instead of all through one,
+    so the setup's CPU is spread over the processes (each request still takes the meeting row lock).
+    """
     from concurrent.futures import ThreadPoolExecutor
 
-    with api.Api(base_url, room.organizer_token) as org, ThreadPoolExecutor(threads) as pool:
-        path = f"/api/v1/meetings/{room.meeting_id}/attendees/{{}}/checkin"
-        body = {"reason": "benchmark: seated before the doors open"}
-        done = pool.map(lambda j: org.post(path.format(j["attendee"]["id"]), body), joined)
-        return sum(1 for _ in done)
+    apis = [api.Api(u, token) for u in urls]
+    try:
+        with ThreadPoolExecutor(max(1, threads)) as pool:
+            return list(pool.map(lambda k: call(apis[k % len(apis)], items[k]), range(len(items))))
+    finally:
+        for a in apis:
+            a.close()
+
+
+def _join_all(urls: list[str], join_tokens: list[str], threads: int) -> list[dict]:
+    """`POST /api/v1/join` for every seat (as `clients.api.join_many`, spread over `urls`)."""
+    return _spread(urls, None, join_tokens, api.join, threads)
+
+
+def _checkin_http(urls: list[str], room: Any, joined: list[dict], threads: int = 8) -> int:
+    """Every seat checked in by the organizer (`POST /meetings/{id}/attendees/{aid}/checkin`), spread over `urls`."""
+    path = f"/api/v1/meetings/{room.meeting_id}/attendees/{{}}/checkin"
+    body = {"reason": "benchmark: seated before the doors open"}
+    done = _spread(
+        urls,
+        room.organizer_token,
+        joined,
+        lambda a, j: a.post(path.format(j["attendee"]["id"]), body),
+        threads,
+    )
+    return len(done)
+
+
+def _by_entry(records: list, seq_map: dict, arrivals: list[dict], labels: list[str]) -> list[dict[str, Any]]:
+    """Latency per entry point (per server process): all deliveries, and per flip its first and last tablet.
+
+    The first tablet of a process tells when that process began its fan-out (the command's time,
+    plus the Redis hop for the other processes); first to last, how long its fan-out took.
+    """
+    out = []
+    for label, r in zip(labels, arrivals, strict=True):
+        lat: list[float] = []
+        first: dict[Any, float] = {}
+        last: dict[Any, float] = {}
+        for tablet_pages in r["pages"]:
+            for seq, t_rx, _t_parse in tablet_pages:
+                f = seq_map.get(seq)
+                if f is None:
+                    continue
+                d = t_rx - f.t_send
+                lat.append(d)
+                first[seq] = min(first.get(seq, d), d)
+                last[seq] = max(last.get(seq, d), d)
+        lat.sort()
+        spans = sorted(last[k] - first[k] for k in last)
+        out.append(
+            {
+                "entry": label,
+                "p50_ms": loadgen.ms(loadgen.pct(lat, 50)),
+                "p99_ms": loadgen.ms(loadgen.pct(lat, 99)),
+                "first_p50_ms": loadgen.ms(loadgen.pct(sorted(first.values()), 50)),
+                "last_p50_ms": loadgen.ms(loadgen.pct(sorted(last.values()), 50)),
+                "fanout_span_p50_ms": loadgen.ms(loadgen.pct(spans, 50)),
+            }
+        )
+    return out
 
 
 async def run_room(
@@ -216,6 +276,8 @@ async def run_room(
     more_flips: list[tuple[int, float]] = (),
     vote: bool = False,
     join_threads: int = 8,
+    checkin_threads: int = 8,
+    setup_urls: list[str] | None = None,
     connect_concurrency: int = 50,
     checkin: str = "tablets",
     call_timeout: float = 30.0,
@@ -243,9 +305,8 @@ async def run_room(
         None, lambda: api.setup_room(setup_url, tablets, target, username, password, threads=4)
     )
     t0 = time.perf_counter()
-    joined = await loop.run_in_executor(
-        None, lambda: api.join_many(setup_url, room.join_tokens, threads=join_threads)
-    )
+    spread = list(setup_urls or [setup_url])
+    joined = await loop.run_in_executor(None, lambda: _join_all(spread, room.join_tokens, join_threads))
     out["join_s"] = round(time.perf_counter() - t0, 2)
     sessions = [(i, j["session_token"]) for i, j in enumerate(joined)]
     groups: list[BoundGroup] = []
@@ -265,7 +326,7 @@ async def run_room(
             say("check-in by the organizer over HTTP (the staff's check-in route), before the room fills")
             t0 = time.perf_counter()
             out["checkin_ok"] = await loop.run_in_executor(
-                None, lambda: _checkin_http(setup_url, room, joined)
+                None, lambda: _checkin_http(spread, room, joined, checkin_threads)
             )
             out["checkin_s"] = round(time.perf_counter() - t0, 2)
         elif vote:
@@ -331,7 +392,9 @@ async def run_room(
             arrivals = await each("arrivals", phase_timeout)
             pages = [tp for r in arrivals for tp in r["pages"]]
             # Pages of an earlier phase are not in this phase's seq map: counted as "unknown", skipped.
-            merged = loadgen.analyse_flips(records, loadgen._map_seqs(records, presenter_pages), pages)
+            seq_map = loadgen._map_seqs(records, presenter_pages)
+            merged = loadgen.analyse_flips(records, seq_map, pages)
+            merged["by_entry"] = _by_entry(records, seq_map, arrivals, out["entries"])
             merged["interval_s"] = every
             merged["dropped_connections"] = sum(r["dropped"] for r in arrivals)
             if server_pids and all(cpu0.get(p) is not None and cpu1.get(p) is not None for p in server_pids):
