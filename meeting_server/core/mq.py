@@ -19,6 +19,7 @@ python-socketio is upgraded (tests/scale/test_mq.py compares the two).
 from __future__ import annotations
 
 import base64
+import os
 import threading
 from typing import Any
 
@@ -29,7 +30,7 @@ from socketio.packet import Packet
 #: own fan-out (`emit`). A flip to 1,000 local tablets is about 20-40 ms of `send` calls; without a
 #: yield the presenter's next command (already read from its socket) waits for all of it before
 #: its first database round trip, with them the two overlap. 0: never yield.
-FANOUT_CHUNK = 250
+FANOUT_CHUNK = int(os.environ.get("MEETING_FANOUT_CHUNK", "250"))  # env: for before/after benchmarks
 
 
 class PublishFirstRedisManager(socketio.RedisManager):

@@ -67,7 +67,8 @@ def say(msg: str) -> None:
 
 
 async def bench(opts) -> dict:
-    cluster = Cluster(procs=opts.procs, workers=1, serve_args=shlex.split(opts.serve_args))
+    env = dict(kv.split("=", 1) for kv in opts.env)
+    cluster = Cluster(procs=opts.procs, workers=1, serve_args=shlex.split(opts.serve_args), extra_env=env)
     t0 = time.perf_counter()
     cluster.start()
     try:
@@ -112,6 +113,7 @@ async def bench(opts) -> dict:
             out["profile_top"] = summarize_profile(opts.profile)
             out["profile_modules"] = profile_by_module(opts.profile, PROFILE_MARKS)
         out["procs"] = opts.procs
+        out["env"] = env
         out["via"] = opts.via
         return out
     finally:
@@ -123,7 +125,8 @@ def render(r: dict) -> str:
     f = r.get("flips") or {}
     v = r.get("vote") or {}
     lines = [
-        f"{r['tablets']} tablets over {r['procs']} processes ({r['via']}); entries: {r['entries']}",
+        f"{r['tablets']} tablets over {r['procs']} processes ({r['via']}); entries: {r['entries']}"
+        + (f"; server env {r['env']}" if r.get("env") else ""),
         f"  connected {x['connected']}  connect p99 {x['connect_p99_ms']} ms  join {r.get('join_s')} s",
         f"  flips     {f.get('acked')}/{f.get('sent')} acked, every {r['interval_s']} s; ack p50 {f.get('ack_p50_ms')}"
         f" max {f.get('ack_max_ms')} ms",
@@ -198,6 +201,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-vote", dest="vote", action="store_false")
     p.add_argument("--serve-args", default="", help="extra `meeting-server serve` options")
     p.add_argument(
+        "--env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="environment of the server processes, e.g. MEETING_FANOUT_CHUNK=0 (repeatable)",
+    )
+    p.add_argument(
         "--join-threads",
         type=int,
         default=8,
@@ -219,6 +229,8 @@ def main(argv: list[str] | None = None) -> int:
         1 <= opts.tablets <= 10000 and 1 <= opts.procs <= 8 and 0 < opts.flips <= 10000 and opts.interval > 0
     ):
         p.error("--tablets 1..10000, --procs 1..8, --flips 1..10000, --interval > 0")
+    if any("=" not in kv or not kv.split("=", 1)[0] for kv in opts.env):
+        p.error("--env NAME=VALUE")
     gaps = missing()
     if gaps:
         print("bench_scale: cannot run: " + "; ".join(gaps), file=sys.stderr)
