@@ -325,7 +325,7 @@ def _bump(ctx: Ctx, event: str) -> dict:
     return msg
 
 
-@commands.command("present", roles=PRESENTERS, schema=schemas.Present, socket=True)
+@commands.command("present", roles=PRESENTERS, schema=schemas.Present, socket=True, durable=False)
 def present(ctx: Ctx, p: schemas.Present) -> dict:
     """Show a document page to the room; every client gets `page` with a growing `seq`."""
     from ..documents.models import Document
@@ -348,7 +348,7 @@ def present(ctx: Ctx, p: schemas.Present) -> dict:
     return {"seq": msg["seq"]}
 
 
-@commands.command("view", roles=PRESENTERS, schema=schemas.SetView, socket=True)
+@commands.command("view", roles=PRESENTERS, schema=schemas.SetView, socket=True, durable=False)
 def set_view(ctx: Ctx, p: schemas.SetView) -> dict:
     """Set the presenter's zoom and scroll on the current page; followers match it."""
     m = ctx.meeting
