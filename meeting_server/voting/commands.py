@@ -539,5 +539,6 @@ def init_app(app) -> None:
     state.contributors["voting"] = _state_part
     timers.new_generation()
     progress.reset()
+    progress.configure(app.config["SETTINGS"].redis_url)
     if not app.config["SETTINGS"].testing:
         socketio.start_background_task(_startup_sweep)

@@ -5,11 +5,20 @@ after the acks); votes during the following interval are folded into one
 trailing announcement at its end. The
 numbers are read from the database when sent, so a coalesced message is never
 stale and never carries anything but counts.
+
+With several server processes (Redis configured), the interval holds for all of
+them together: an announcement goes to the whole room (every process sends it to
+its own tablets), so before announcing a process claims the poll's slot in Redis
+(`SET key NX PX interval`); if another process holds it, it waits for the slot
+to expire and then announces (reading the counts afresh). During a burst through
+three processes the room then gets one announcement per interval instead of one
+per process, and every commit is still followed by an announcement that counts it.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 
@@ -23,6 +32,42 @@ INTERVAL_S = 0.5
 _lock = threading.Lock()
 _last: dict[int, float] = {}
 _pending: set[int] = set()
+#: Redis client shared by the server processes (None: one process, nothing to share).
+_redis = None
+#: A process waits for another's slot at most this many times before announcing anyway.
+MAX_WAITS = 20
+
+
+def configure(redis_url: str | None) -> None:
+    """Coalesce across the server processes that share `redis_url` (called by `voting.init_app`)."""
+    global _redis
+    if not redis_url:
+        _redis = None
+        return
+    import redis
+
+    _redis = redis.Redis.from_url(redis_url, socket_timeout=2, socket_connect_timeout=2)
+
+
+def slot_key(poll_id: int, meeting_id: int) -> str:
+    return f"ms:poll-progress:{meeting_id}:{poll_id}"
+
+
+def claim(poll_id: int, meeting_id: int) -> float:
+    """0 if this process may announce `poll_id` now (it then holds the slot for INTERVAL_S), else how
+    long another process still holds it (seconds). Without Redis, or if Redis fails: 0."""
+    r = _redis
+    if r is None:
+        return 0.0
+    try:
+        key = slot_key(poll_id, meeting_id)
+        if r.set(key, os.getpid(), nx=True, px=max(1, int(INTERVAL_S * 1000))):
+            return 0.0
+        ttl = r.pttl(key)
+    except Exception:  # progress is a courtesy: announce as a lone process would
+        log.warning("poll.progress: Redis unavailable, announcing without it", exc_info=True)
+        return 0.0
+    return ttl / 1000 if ttl and ttl > 0 else 0.005
 
 
 def touch(poll_id: int, meeting_id: int) -> None:
@@ -49,6 +94,11 @@ def _later(poll_id: int, meeting_id: int, wait: float) -> None:
     from ..extensions import socketio
 
     socketio.sleep(wait)
+    for _ in range(MAX_WAITS):  # bounded: then announce anyway
+        held = claim(poll_id, meeting_id)
+        if not held:
+            break
+        socketio.sleep(held)  # another process announced within the interval: after its slot
     with _lock:
         _pending.discard(poll_id)
         _last[poll_id] = time.monotonic()
