@@ -1,11 +1,22 @@
-"""Benchmark: the vote batcher's write on PostgreSQL, from three processes at once.
+"""Benchmark: 3,000 ballots on PostgreSQL through three processes at once (end to end, or the write alone).
 
-    .venv/bin/python tests/bench/bench_vote_pg.py [--ballots 3000] [--procs 3] [--batch 1000] [--runs 3]
-        [--resends 60] [--json FILE]
+    .venv/bin/python tests/bench/bench_vote_pg.py [--e2e] [--ballots 3000] [--procs 3] [--batch 1000]
+        [--runs 3] [--resends 60] [--json FILE]
 
-The write path of issue 8's "3,000 ballots at once on PostgreSQL" figure, without Socket.IO:
-a throwaway PostgreSQL database (tests/pg.py; `MEETING_TEST_PG` to point elsewhere) with one live
-meeting of N attendees, all joined and checked in, and an open secret motion per run. `--procs`
+`--e2e`: issue 8's figure itself. `--procs` real `meeting-server serve` processes (eventlet,
+`--no-worker`) on a throwaway PostgreSQL database and their own redis-server (tests/scale/cluster.py,
+no nginx: each client process connects straight to its server), one live meeting of N seats (set up
+as below, with real seat tokens), one client process per server holding N / procs `clients.eio`
+tablets plus the `--resends` tablets of ANOTHER server's seats (a tablet that reconnected to another
+process and resent its ballot with the same `ballot_id`). Per run the chair opens a fresh secret
+motion over HTTP, and at one instant (CLOCK_MONOTONIC, shared by every process) every tablet sends
+`vote`. Reported: go -> the kernel receive time of the last ack (an ack leaves only after its
+ballot's transaction committed, `synchronous_commit` on), the ack median, each server's CPU during
+the burst, and whether the count is exact (`GET /polls/{id}` after the last ack and the tally after
+`poll.close` equal what the acks imply, one receipt per `ballot_id`, no error).
+
+Without `--e2e`: the write path alone, without Socket.IO: a throwaway PostgreSQL database
+(tests/pg.py; `MEETING_TEST_PG` to point elsewhere) with one live meeting of N attendees, all joined and checked in, and an open secret motion per run. `--procs`
 processes (each its own app, engine and connection pool, as three `meeting-server serve` would be)
 each take N / procs ballots, wait for a common start instant, and write them with
 `voting.batcher.Batcher._write` in batches of `--batch` ballots (what the batcher does with a
@@ -55,13 +66,11 @@ def make_app(url: str, data_dir: str):
 def setup(url: str, data_dir: str, n: int, runs: int) -> dict:
     """A live meeting with `n` attendees joined (a seat session each) and checked in; `runs` draft motions."""
     import datetime as dt
-    import hashlib
-    import secrets
 
     from sqlalchemy import insert, select, update
 
     from meeting_server.auth import service as auth
-    from meeting_server.core import db
+    from meeting_server.core import db, tokens
     from meeting_server.core.db import Base
     from meeting_server.roster.models import Attendee, SeatSession
 
@@ -95,13 +104,15 @@ def setup(url: str, data_dir: str, n: int, runs: int) -> dict:
     now = dt.datetime.now(dt.UTC)
     with db.transaction() as s:
         ids = list(s.scalars(select(Attendee.id).where(Attendee.meeting_id == mid).order_by(Attendee.id)))
+        # Real seat tokens (what `POST /join` hands out), so that `--e2e` tablets can connect with them.
+        seat_tokens = {a: tokens.new_token(tokens.SEAT_PREFIX) for a in ids}
         s.execute(
             insert(SeatSession),
             [
                 {
                     "attendee_id": a,
                     "meeting_id": mid,
-                    "token_hash": hashlib.sha256(secrets.token_bytes(16)).hexdigest(),
+                    "token_hash": tokens.digest(seat_tokens[a]),
                     "expires_at": now + dt.timedelta(days=1),
                 }
                 for a in ids
@@ -114,7 +125,14 @@ def setup(url: str, data_dir: str, n: int, runs: int) -> dict:
     with db.reader() as s:
         sync = s.connection().exec_driver_sql("SHOW synchronous_commit").scalar()
     db.engine.dispose()
-    return {"meeting_id": mid, "polls": polls, "seats": sorted(seats), "token": tok["token"], "sync": sync}
+    return {
+        "meeting_id": mid,
+        "polls": polls,
+        "seats": sorted(seats),
+        "seat_tokens": [seat_tokens[a] for a, _sess in sorted(seats)],
+        "token": tok["token"],
+        "sync": sync,
+    }
 
 
 def worker(url, data_dir, mid, poll_id, seats, resend, go, start_at, batch, q) -> None:
@@ -255,6 +273,159 @@ def one_run(url, data_dir, room, poll_id, procs, batch, resends) -> dict:
     }
 
 
+# -- end to end: `--procs` x `meeting-server serve` on PostgreSQL + Redis, tablets over Socket.IO ------------
+
+
+def cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) a process has used so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def tablets_main(url: str, seat_tokens: list[str], conn, call_timeout: float) -> None:
+    """One client process: a tablet per token on `url`; per run, send the (tablet, body) pairs it gets at `go`.
+
+    `go` is on the perf_counter clock (CLOCK_MONOTONIC: one clock for every process on the machine);
+    each ack's time is the kernel receive time of its bytes, minus `go`.
+    """
+    import asyncio
+
+    from clients.loadgen import raise_fd_limit
+    from tests.voting import crowd
+
+    raise_fd_limit()
+
+    async def main() -> None:
+        clients = await crowd.connect_all(url, seat_tokens, concurrency=50)
+        conn.send("ready")
+        try:
+            for _ in range(1000):  # bounded: one message per run, None to stop
+                msg = await asyncio.to_thread(conn.recv)
+                if msg is None:
+                    break
+                go, sends = msg
+                await asyncio.sleep(max(0.0, go - time.perf_counter()))
+                t0 = time.perf_counter()
+                calls = [clients[i].call_timed("vote", body, timeout=call_timeout) for i, body in sends]
+                res = await asyncio.gather(*calls, return_exceptions=True)
+                out = []
+                for r in res:
+                    if isinstance(r, BaseException):
+                        out.append((None, type(r).__name__, None))
+                    else:
+                        ack, _t_sent, t_ack = r
+                        out.append((ack, None, t_ack - go))
+                conn.send({"send_lag_ms": round((t0 - go) * 1000, 1), "acks": out})
+        finally:
+            await crowd.close_all(clients)
+
+    asyncio.run(main())
+
+
+def e2e(args) -> dict:
+    """Issue 8's figure through real servers: go -> the last durable ack of every ballot, and the count."""
+    from clients.api import Api
+    from tests.scale.cluster import Cluster
+
+    cluster = Cluster(procs=args.procs, workers=0, nginx=False)
+    cluster.start()
+    out: dict = {"servers": cluster.urls, "runs": []}
+    ps, pipes = [], []
+    try:
+        room = setup(cluster.db_url, str(cluster.workdir / "setup"), args.ballots, args.runs)
+        out["synchronous_commit"] = room["sync"]
+        n, seat_tokens = len(room["seats"]), room["seat_tokens"]
+        shares = [list(range(p, n, args.procs)) for p in range(args.procs)]
+        per = args.resends // args.procs
+        # the first `per` seats of each share also resend (same ballot_id) through the NEXT server
+        resend = [shares[(p - 1) % args.procs][:per] for p in range(args.procs)]
+        ctx = mp.get_context("spawn")
+        for p in range(args.procs):
+            mine, theirs = ctx.Pipe()
+            toks = [seat_tokens[g] for g in shares[p] + resend[p]]
+            proc = ctx.Process(target=tablets_main, args=(cluster.servers[p].url, toks, theirs, 120.0))
+            proc.start()
+            ps.append(proc)
+            pipes.append(mine)
+        for mine in pipes:
+            try:
+                ready = mine.poll(900) and mine.recv() == "ready"
+            except EOFError:  # the tablet process died
+                ready = False
+            if not ready:
+                print(cluster.logs()[-6000:], file=sys.stderr)
+                raise RuntimeError("the tablets did not connect")
+        api = Api(cluster.servers[0].url, room["token"], timeout=120)
+        for poll_id in room["polls"]:
+            api.post(f"/api/v1/polls/{poll_id}/open", {})
+            time.sleep(1.0)  # let the `poll` broadcast land everywhere
+            bodies = [
+                {"poll_id": poll_id, "choices": [g % 3], "ballot_id": str(uuid.uuid4())} for g in range(n)
+            ]
+            load = os.getloadavg()
+            cpu0 = [cpu_s(pid) for pid in cluster.pids()]
+            go = time.perf_counter() + 0.5
+            for p, mine in enumerate(pipes):
+                sends = [(j, bodies[g]) for j, g in enumerate(shares[p])]
+                sends += [(len(shares[p]) + j, bodies[g]) for j, g in enumerate(resend[p])]
+                mine.send((go, sends))
+            got_back = []
+            for mine in pipes:
+                assert mine.poll(300), "no answer from a tablet process"
+                got_back.append(mine.recv())
+            cpu = [round((cpu_s(pid) - c) * 1000) for pid, c in zip(cluster.pids(), cpu0, strict=True)]
+            seats_of = [shares[p] + resend[p] for p in range(args.procs)]
+            receipts: dict[int, set] = {}
+            times, errors, resent, expected = [], {}, 0, [0, 0, 0]
+            for p, back in enumerate(got_back):
+                for g, (ack, exc, t) in zip(seats_of[p], back["acks"], strict=True):
+                    if isinstance(ack, dict) and ack.get("ok"):
+                        receipts.setdefault(g, set()).add(ack["receipt"])
+                        times.append(t)
+                        resent += bool(ack.get("resent"))
+                    else:
+                        code = exc or (ack or {}).get("error", {}).get("code", "?")
+                        errors[code] = errors.get(code, 0) + 1
+            for g in receipts:
+                expected[g % 3] += 1
+            got = api.get(f"/api/v1/polls/{poll_id}")
+            closed = api.post(f"/api/v1/polls/{poll_id}/close", {})
+            times.sort()
+            res = {
+                "ballots": n,
+                "sent": sum(len(b["acks"]) for b in got_back),
+                "acked_ok": len(times),
+                "resent_answered": resent,
+                "errors": errors,
+                "one_receipt_per_ballot": all(len(v) == 1 for v in receipts.values()),
+                "last_ack_ms": round(times[-1] * 1000) if times else None,
+                "ack_p50_ms": round(times[len(times) // 2] * 1000) if times else None,
+                "send_lag_ms": [b["send_lag_ms"] for b in got_back],
+                "server_cpu_ms": cpu,
+                "server_voted": got["voted"],
+                "tally": closed["tally"],
+                "expected_tally": expected,
+                "load": [round(x, 2) for x in load],
+            }
+            res["exact"] = closed["tally"] == expected and got["voted"] == len(receipts) == n and not errors
+            out["runs"].append(res)
+            print(json.dumps(res, ensure_ascii=False), flush=True)
+            time.sleep(0.5)
+    finally:
+        for mine in pipes:
+            try:
+                mine.send(None)
+            except OSError:
+                pass
+        for proc in ps:
+            proc.join(30)
+            if proc.is_alive():
+                proc.kill()
+                proc.join(5)
+        cluster.stop()
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--ballots", type=int, default=3000)
@@ -263,10 +434,31 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--resends", type=int, default=60)
     ap.add_argument("--json", default=None)
+    ap.add_argument(
+        "--e2e",
+        action="store_true",
+        help="through real servers: --procs x `meeting-server serve` (PostgreSQL, Redis), a client process of "
+        "tablets per server; go -> last ack (--batch does not apply)",
+    )
     args = ap.parse_args(argv)
     if not pg_available():
         print(f"PostgreSQL is not reachable at {PG_ADMIN_URL}", file=sys.stderr)
         return 2
+    if args.e2e:
+        from tests.scale.cluster import missing
+
+        lacking = [m for m in missing() if not m.startswith("nginx")]
+        if lacking:
+            print("; ".join(lacking), file=sys.stderr)
+            return 2
+        results = {"args": vars(args), "load_before": [round(x, 2) for x in os.getloadavg()]}
+        results |= e2e(args)
+        results["load_after"] = [round(x, 2) for x in os.getloadavg()]
+        text = json.dumps(results, indent=2, ensure_ascii=False)
+        print(text)
+        if args.json:
+            Path(args.json).write_text(text)
+        return 0
     results = {"args": vars(args), "load_before": [round(x, 2) for x in os.getloadavg()], "runs": []}
     with temp_database() as url, tempfile.TemporaryDirectory(prefix="bench-vote-pg-") as tmp:
         room = setup(url, tmp, args.ballots, args.runs)
