@@ -68,7 +68,13 @@ def say(msg: str) -> None:
 
 async def bench(opts) -> dict:
     env = dict(kv.split("=", 1) for kv in opts.env)
-    cluster = Cluster(procs=opts.procs, workers=1, serve_args=shlex.split(opts.serve_args), extra_env=env)
+    cluster = Cluster(
+        procs=opts.procs,
+        workers=1,
+        serve_args=shlex.split(opts.serve_args),
+        extra_env=env,
+        nginx_workers=opts.nginx_workers,
+    )
     t0 = time.perf_counter()
     cluster.start()
     try:
@@ -114,6 +120,7 @@ async def bench(opts) -> dict:
             out["profile_modules"] = profile_by_module(opts.profile, PROFILE_MARKS)
         out["procs"] = opts.procs
         out["env"] = env
+        out["nginx_workers"] = opts.nginx_workers
         out["via"] = opts.via
         return out
     finally:
@@ -126,7 +133,8 @@ def render(r: dict) -> str:
     v = r.get("vote") or {}
     lines = [
         f"{r['tablets']} tablets over {r['procs']} processes ({r['via']}); entries: {r['entries']}"
-        + (f"; server env {r['env']}" if r.get("env") else ""),
+        + (f"; server env {r['env']}" if r.get("env") else "")
+        + f"; nginx worker_processes {r.get('nginx_workers')}",
         f"  connected {x['connected']}  connect p99 {x['connect_p99_ms']} ms  join {r.get('join_s')} s",
         f"  flips     {f.get('acked')}/{f.get('sent')} acked, every {r['interval_s']} s; ack p50 {f.get('ack_p50_ms')}"
         f" max {f.get('ack_max_ms')} ms",
@@ -214,6 +222,11 @@ def main(argv: list[str] | None = None) -> int:
         help="concurrent joins (each join takes the meeting row lock; see docs/deploy.md)",
     )
     p.add_argument("--checkin-threads", type=int, default=8, help="concurrent staff check-ins")
+    p.add_argument(
+        "--nginx-workers",
+        default="auto",
+        help="nginx worker_processes: auto (one per core, Debian's default) or a number",
+    )
     p.add_argument(
         "--setup-via",
         choices=("direct", "nginx"),

@@ -218,10 +218,16 @@ def site_config(upstreams: list[int], listen: str) -> str:
 
 
 class Nginx:
-    def __init__(self, workdir: Path, upstreams: list[int], *, port: int | None = None):
+    """nginx with the documented site file. `workers`: `worker_processes`, "auto" (one per core) as
+    in Debian's stock /etc/nginx/nginx.conf, which the site file is included into in production."""
+
+    def __init__(
+        self, workdir: Path, upstreams: list[int], *, port: int | None = None, workers: str = "auto"
+    ):
         self.dir = workdir / "nginx"
         self.upstreams = list(upstreams)
         self.port = port or free_port()
+        self.workers = str(workers)
         self.proc: subprocess.Popen | None = None
 
     @property
@@ -235,7 +241,7 @@ class Nginx:
         (d / "site.conf").write_text(site_config(self.upstreams, f"127.0.0.1:{self.port}"))
         user = "user root root;\n" if os.geteuid() == 0 else ""  # workers must write our temp dirs
         (d / "nginx.conf").write_text(
-            f"""{user}worker_processes 1;
+            f"""{user}worker_processes {self.workers};
 worker_rlimit_nofile 65536;
 pid {d}/nginx.pid;
 error_log {d}/logs/error.log warn;
@@ -373,6 +379,7 @@ class Cluster:
     procs: int = 3
     workers: int = 1
     nginx: bool = True
+    nginx_workers: str = "auto"
     serve_args: list[str] = field(default_factory=list)
     extra_env: dict[str, str] = field(default_factory=dict)
     workdir: Path | None = None
@@ -452,7 +459,9 @@ class Cluster:
             Worker(self.env, self.workdir / f"worker-{i}.log").start() for i in range(self.workers)
         ]
         if self.nginx:
-            self.front = Nginx(self.workdir, [sp.port for sp in self.servers]).start()
+            self.front = Nginx(
+                self.workdir, [sp.port for sp in self.servers], workers=self.nginx_workers
+            ).start()
 
     def stop(self) -> None:
         for step in (
