@@ -275,7 +275,9 @@ def write_batch(s, batch: list[Item], touched: set, expired: set) -> list[dict[s
       so are the voters' seats and sessions; if anything a written vote relied on changed, `Stale`
       makes the caller write the batch again, where those votes are refused;
     * a batch that changes earlier votes (`previous_ballot_id`: rows another transaction could update
-      too) locks its meetings first, as every other write does.
+      too) locks its meetings first, as every other write does;
+    * SQLite has one writer at a time (BEGIN IMMEDIATE): there a batch reads, checks and writes as if
+      it had locked everything first, and none of the above is needed (plain INSERTs, no second look).
     """
     from sqlalchemy import select
 
@@ -288,9 +290,12 @@ def write_batch(s, batch: list[Item], touched: set, expired: set) -> list[dict[s
     key = service.current_key()
     meeting_ids = sorted({it.actor.meeting_id for it in batch if it.actor.meeting_id is not None})
     # Changing a vote updates existing rows: only then is the meeting locked before anything is read.
-    serial = any(it.payload.previous_ballot_id is not None for it in batch)
+    # SQLite writes one transaction at a time (BEGIN IMMEDIATE): everything read here is current until
+    # the commit, as if locked; nothing to read again, nothing another writer could insert meanwhile.
+    pg = s.get_bind().dialect.name == "postgresql"
+    locked_first = not pg or any(it.payload.previous_ballot_id is not None for it in batch)
     q = select(Meeting).where(Meeting.id.in_(meeting_ids)).order_by(Meeting.id)
-    meetings = {m.id: m for m in s.scalars(q.with_for_update() if serial else q)}
+    meetings = {m.id: m for m in s.scalars(q.with_for_update() if locked_first else q)}
     # What authorization and `cast` need, as plain rows in two queries (no ORM objects: this is the hot path).
     sessions = dict(
         s.execute(
@@ -380,7 +385,7 @@ def write_batch(s, batch: list[Item], touched: set, expired: set) -> list[dict[s
         for round_ in range(ROUNDS):
             for i in todo:
                 decide(i)
-            lost = cache.flush_new(s)
+            lost = cache.flush_new(s, on_conflict=pg)
             if not lost:
                 break
             # Another transaction (another server process) got these seats' votes in first: decide
@@ -402,19 +407,22 @@ def write_batch(s, batch: list[Item], touched: set, expired: set) -> list[dict[s
                 touched.add((it.payload.poll_id, rec[0]))
         if not votes:
             return out
-        # The meeting rows, locked (in id order) and read afresh: the audit chain's head, and the
-        # moment from which nothing this batch relies on can change until it commits.
-        locked = {
-            m.id: m
-            for m in s.scalars(
-                select(Meeting)
-                .where(Meeting.id.in_(sorted(votes)))
-                .order_by(Meeting.id)
-                .with_for_update()
-                .execution_options(populate_existing=True)
-            )
-        }
-        _recheck(s, batch, recorded, locked, attendees)
+        if locked_first:
+            locked = meetings
+        else:
+            # The meeting rows, locked (in id order) and read afresh: the audit chain's head, and the
+            # moment from which nothing this batch relies on can change until it commits.
+            locked = {
+                m.id: m
+                for m in s.scalars(
+                    select(Meeting)
+                    .where(Meeting.id.in_(sorted(votes)))
+                    .order_by(Meeting.id)
+                    .with_for_update()
+                    .execution_options(populate_existing=True)
+                )
+            }
+            _recheck(s, batch, recorded, locked, attendees)
         for meeting_id, records in votes.items():
             # One audit entry per meeting and batch lists every vote in it, as `vote` entries would
             # (who voted in which poll; the choices of named polls only).

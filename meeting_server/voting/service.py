@@ -353,7 +353,7 @@ class VoteCache:
             s.execute(NamedVote.__table__.insert(), [vars(r) for r in self.new_named])
         self.new_parts, self.new_named, self.new_ballots, self.owner = [], [], {}, {}
 
-    def flush_new(self, s: Session) -> set[tuple[int, int]]:
+    def flush_new(self, s: Session, *, on_conflict: bool = True) -> set[tuple[int, int]]:
         """Insert the new rows without any lock held before; returns the (poll_id, attendee_id) pairs *lost*.
 
         A participation another transaction inserted meanwhile (the same seat through another server
@@ -362,7 +362,13 @@ class VoteCache:
         named vote of a lost participation is not written. The caller decides those votes again.
         Rows go in sorted by (poll_id, attendee_id), so two batches inserting the same seats wait on
         each other in one order and never deadlock.
+
+        `on_conflict=False` (SQLite: one writer at a time, which read everything after the previous
+        writer committed, so nothing can be lost) is `flush`: plain executemany INSERTs.
         """
+        if not on_conflict:
+            self.flush(s)
+            return set()
         lost: set[tuple[int, int]] = set()
         if self.new_parts:
             rows = sorted((vars(r) for r in self.new_parts), key=lambda r: (r["poll_id"], r["attendee_id"]))

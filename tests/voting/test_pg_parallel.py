@@ -129,11 +129,11 @@ def test_two_batches_overlap_and_stay_exactly_once(pg_hall, monkeypatch):
     lost_by: dict[str, list] = {"A": [], "B": []}
     real = service.VoteCache.flush_new
 
-    def flush_new(self, s):
+    def flush_new(self, s, **kw):
         who = threading.current_thread().name
         if who == "B":
             b_inserting.set()
-        lost = real(self, s)
+        lost = real(self, s, **kw)
         lost_by[who].append(lost)
         if who == "A" and len(lost_by["A"]) == 1:
             a_inserted.set()  # A's rows are in, uncommitted; hold A until B waits on them
@@ -193,8 +193,8 @@ def test_a_close_committed_while_a_batch_was_writing_refuses_the_batch(pg_hall, 
     real = service.VoteCache.flush_new
     calls = []
 
-    def flush_new(self, s):
-        lost = real(self, s)
+    def flush_new(self, s, **kw):
+        lost = real(self, s, **kw)
         calls.append(len(lost))
         if len(calls) == 1:  # rows inserted, not committed, no lock held: the chair closes now
             t = threading.Thread(target=lambda: closed.append(close_poll(h.room, pid)))
@@ -222,8 +222,8 @@ def test_a_seat_checked_out_while_its_vote_was_written_is_refused(pg_hall, monke
     real = service.VoteCache.flush_new
     calls = []
 
-    def flush_new(self, s):
-        lost = real(self, s)
+    def flush_new(self, s, **kw):
+        lost = real(self, s, **kw)
         calls.append(1)
         if len(calls) == 1:
             out = []
