@@ -9,6 +9,7 @@ record), commit, broadcast, and only then answer.
 
 from __future__ import annotations
 
+import functools
 import logging
 import random
 import time
@@ -17,7 +18,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.exc import DataError, DBAPIError
 from sqlalchemy.orm import Session
 
@@ -279,6 +280,21 @@ def authorize(cmd: Command, actor: Actor, meeting: Any, s: Session) -> Actor:
     return Actor("seat", att.id, att.name, att.role, att.meeting_id, actor.session_id)
 
 
+@functools.cache
+def _pair_statement(a_model: Any, b_model: Any) -> Any:
+    """`SELECT a, b FROM a JOIN b ON b.id = :b_id WHERE a.id = :a_id`, built once per pair of models.
+
+    Reusing the statement object spares building it and computing its cache key at each command
+    (SQLAlchemy memoizes the key on the object): less CPU than the two `s.get` it replaces. An
+    explicit JOIN, not a bare cross join, which SQLAlchemy warns about.
+    """
+    return (
+        select(a_model, b_model)
+        .join(b_model, b_model.id == bindparam("b_id"))
+        .where(a_model.id == bindparam("a_id"))
+    )
+
+
 def _pair(s: Session, a_model: Any, a_id: int | None, b_model: Any, b_id: int) -> tuple[Any, Any]:
     """Two rows by primary key in one round trip (the actor's session or token, and its seat or user).
 
@@ -288,9 +304,7 @@ def _pair(s: Session, a_model: Any, a_id: int | None, b_model: Any, b_id: int) -
     """
     if not a_id:
         return None, s.get(b_model, b_id)
-    # An explicit JOIN on the second key (not a bare cross join, which SQLAlchemy warns about).
-    stmt = select(a_model, b_model).join(b_model, b_model.id == b_id).where(a_model.id == a_id)
-    row = s.execute(stmt).first()
+    row = s.execute(_pair_statement(a_model, b_model), {"a_id": a_id, "b_id": b_id}).first()
     if row is not None:
         return row[0], row[1]
     return s.get(a_model, a_id), s.get(b_model, b_id)
