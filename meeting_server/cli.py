@@ -230,10 +230,53 @@ def _small_buffer_protocol():
     import eventlet.wsgi
 
     class SmallBufferHttpProtocol(eventlet.wsgi.HttpProtocol):
+        """Also lets a websocket take its connection over (`environ["meeting.detach"]`, core/wsconn.py).
+
+        Once taken over, the socket is read from hub callbacks, not by this green thread: the request
+        ends, this green thread returns and its stack is freed, and neither `finish` nor
+        `eventlet.wsgi.server` (which shuts down and closes `conn_state[1]` when the green thread
+        ends) may close the socket.
+        """
+
         rbufsize = HTTP_RBUFSIZE
         wbufsize = HTTP_WBUFSIZE
+        detached = False
+
+        def get_environ(self):
+            env = super().get_environ()
+            env["meeting.detach"] = self.detach
+            return env
+
+        def detach(self) -> bool:
+            self.detached = True
+            self.conn_state[1] = _DETACHED
+            return True
+
+        def finish(self):
+            if not self.detached:
+                return super().finish()
+            for f in (self.wfile, self.rfile):  # the buffers go; the socket stays open
+                try:
+                    f.close()
+                except OSError:
+                    pass
+            self.connection = self.request = self.environ = None
+            return None
 
     return SmallBufferHttpProtocol
+
+
+class _Detached:
+    """Stands in for a socket a websocket took over, so `eventlet.wsgi.server` does not close it."""
+
+    def shutdown(self, *_a) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+_DETACHED = _Detached()
 
 
 # -- garbage collector ----------------------------------------------------------------------

@@ -93,6 +93,10 @@ def register(socketio) -> None:
     _guard_event_names(socketio.server)
     install_direct_send(socketio.server.eio)
     install_timer_pings(socketio.server.eio)
+    if socketio.server.eio.async_mode == "eventlet":  # (importing eventlet elsewhere only warns)
+        from . import wsconn
+
+        wsconn.install(socketio.server.eio)
 
 
 def _guard_event_names(server) -> None:
@@ -211,6 +215,9 @@ def install_direct_send(eio) -> bool:
     def send_packet(sid, pkt) -> None:
         s = sockets.get(sid)
         ws = getattr(s, "direct_ws", None)
+        if ws is None and getattr(s, "wsconn", None) is not None:
+            send_stats["direct"] += 1  # core/wsconn.py: its Socket.send writes the frame itself
+            return slow(sid, pkt)
         if (
             ws is None
             or pkt.binary

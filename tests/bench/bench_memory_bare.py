@@ -63,6 +63,7 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--n", type=int, default=400)
     p.add_argument("--small", type=int, choices=(0, 1), default=1)
+    p.add_argument("--wsconn", type=int, choices=(0, 1), default=0, help="core/wsconn.py's websockets")
     p.add_argument("--tracemalloc", action="store_true")
     p.add_argument("--client", nargs=2, type=int, metavar=("PORT", "N"), help=argparse.SUPPRESS)
     o = p.parse_args()
@@ -74,12 +75,15 @@ def main() -> int:
     import socketio
 
     from meeting_server.cli import _small_buffer_protocol
+    from meeting_server.core import wsconn
     from meeting_server.core.sockets import install_direct_send, install_timer_pings
 
     sio = socketio.Server(async_mode="eventlet", ping_interval=20, ping_timeout=20)
     install_direct_send(sio.eio)
     if o.small:
         install_timer_pings(sio.eio)
+    if o.wsconn:
+        assert wsconn.install(sio.eio)
 
     @sio.on("connect")
     def _connect(sid, environ, auth):
@@ -107,7 +111,9 @@ def main() -> int:
         eventlet.sleep(1)
         gc.collect()
         r2 = rss_kb()
-        print(f"small={o.small} n={o.n} rss/conn {(r2 - r1) / o.n:.1f} KB load {os.getloadavg()}")
+        print(
+            f"small={o.small} wsconn={o.wsconn} n={o.n} rss/conn {(r2 - r1) / o.n:.1f} KB load {os.getloadavg()}"
+        )
         if s1 is not None:
             s2 = tracemalloc.take_snapshot()
             tot = sum(d.size_diff for d in s2.compare_to(s1, "traceback"))
