@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..core import rooms
+from ..core import group, rooms
 from ..core.commands import CHAIRS, ORGANIZER, ROOM_STAFF, SEATS, CommandSet, Ctx
 from ..core.db import iso
 from ..core.errors import NotFound
@@ -177,3 +177,6 @@ def quorum_set(ctx: Ctx, p: schemas.SetQuorum) -> dict:
 
 def init_app(app) -> None:
     broadcast.reset()  # per app: meeting ids start again in every test database
+    # A hall checking in at once: the seats' own check-ins and check-outs share transactions
+    # (core/group.py; each in its own savepoint, every ack after the commit). Both are idempotent.
+    group.enable("checkin", "checkout")

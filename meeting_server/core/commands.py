@@ -22,7 +22,7 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.exc import DataError, DBAPIError
 from sqlalchemy.orm import Session
 
-from . import db
+from . import db, group
 from .db import utcnow
 from .errors import AppError, Conflict, Forbidden, Invalid, NotFound, Unauthorized
 from .identity import SEAT_ROLES, Actor
@@ -338,6 +338,8 @@ def execute(
         # Before validation and before any lookup: no answer may tell an anonymous caller whether an id exists.
         raise Unauthorized("log in or join the meeting first")
     payload = validate(cmd, raw)
+    if sid is not None and cmd.name in group.GROUPED and group.enabled():
+        return group.run(cmd, actor, payload, params, sid)
     for attempt in range(RETRIES + 1):
         try:
             return _execute(cmd, actor, payload, params, files, sid)
@@ -367,35 +369,56 @@ def retryable(e: DBAPIError) -> bool:
 def _execute(
     cmd: Command, actor: Actor, payload: BaseModel | None, params: dict[str, Any], files: Any, sid: str | None
 ) -> Any:
-    from ..extensions import socketio
-    from . import audit
-
     with db.transaction() as s:
         if cmd.write and not cmd.durable:
             db.commit_without_flush(s)  # before the meeting row is locked: one round trip, outside the lock
-        meeting, obj = resolve(cmd, s, actor, params, payload)
-        actor = authorize(cmd, actor, meeting, s)
-        if cmd.write and meeting is not None:
-            if meeting.status == "archived" or (meeting.status in CLOSED_STATUSES and not cmd.allow_ended):
-                raise Conflict("the meeting has ended; nothing can be changed", code="meeting_ended")
-        ctx = Ctx(
-            s=s, actor=actor, command=cmd, meeting=meeting, obj=obj, params=params, files=files, sid=sid
-        )
-        result = cmd.fn(ctx, payload)
-        if cmd.write and meeting is not None and not ctx.skip_audit:
-            data = ctx.audit_data
-            if data is None:
-                data = payload.model_dump(mode="json") if payload is not None else {}
-                data.update({k: v for k, v in params.items() if k != "meeting_id"})
-            audit.append(s, meeting, actor, cmd.name, data)
+        ctx, result = apply(s, cmd, actor, payload, params, files, sid)
+    publish(ctx)
+    return result
+
+
+def apply(
+    s: Session,
+    cmd: Command,
+    actor: Actor,
+    payload: BaseModel | None,
+    params: dict[str, Any],
+    files: Any = None,
+    sid: str | None = None,
+) -> tuple[Ctx, Any]:
+    """Resolve, authorize and run `cmd` in the open transaction `s`, with its audit entry.
+
+    Nothing is sent: the caller commits, then calls `publish(ctx)`.
+    """
+    from . import audit
+
+    meeting, obj = resolve(cmd, s, actor, params, payload)
+    actor = authorize(cmd, actor, meeting, s)
+    if cmd.write and meeting is not None:
+        if meeting.status == "archived" or (meeting.status in CLOSED_STATUSES and not cmd.allow_ended):
+            raise Conflict("the meeting has ended; nothing can be changed", code="meeting_ended")
+    ctx = Ctx(s=s, actor=actor, command=cmd, meeting=meeting, obj=obj, params=params, files=files, sid=sid)
+    result = cmd.fn(ctx, payload)
+    if cmd.write and meeting is not None and not ctx.skip_audit:
+        data = ctx.audit_data
+        if data is None:
+            data = payload.model_dump(mode="json") if payload is not None else {}
+            data.update({k: v for k, v in params.items() if k != "meeting_id"})
+        audit.append(s, meeting, actor, cmd.name, data)
+    return ctx, result
+
+
+def publish(ctx: Ctx) -> None:
+    """After the commit: the command's broadcasts, then its after-commit steps."""
+    from ..extensions import socketio
+
     for e in ctx.emits:
         socketio.emit(e.event, e.data, to=e.to, skip_sid=e.skip_sid)
     for fn in ctx.after_commit:
         try:
             fn()
         except Exception:  # the commit stands; a failed side job is logged, not undone
-            log.exception("after-commit step of %s failed", cmd.name)
-    return result
+            log.exception("after-commit step of %s failed", ctx.command.name)
 
 
 def run(name: str, actor: Actor, raw: Any = None, params: dict[str, Any] | None = None, **kw: Any) -> Any:
