@@ -227,6 +227,8 @@ def _small_buffer_protocol():
     `recv`/`send` calls for large HTTP bodies, which bypass a buffer smaller than the data anyway
     (uploads, downloads); header lines longer than the buffer are still read whole.
     """
+    import functools
+
     import eventlet.wsgi
 
     class SmallBufferHttpProtocol(eventlet.wsgi.HttpProtocol):
@@ -240,20 +242,16 @@ def _small_buffer_protocol():
 
         rbufsize = HTTP_RBUFSIZE
         wbufsize = HTTP_WBUFSIZE
-        detached = False
 
         def get_environ(self):
             env = super().get_environ()
-            env["meeting.detach"] = self.detach
+            # Not a bound method: the environ would hold this object and this object the environ
+            # (a cycle per HTTP request, left to the collector).
+            env["meeting.detach"] = functools.partial(_detach, self.conn_state)
             return env
 
-        def detach(self) -> bool:
-            self.detached = True
-            self.conn_state[1] = _DETACHED
-            return True
-
         def finish(self):
-            if not self.detached:
+            if self.conn_state[1] is not _DETACHED:
                 return super().finish()
             for f in (self.wfile, self.rfile):  # the buffers go; the socket stays open
                 try:
@@ -277,6 +275,12 @@ class _Detached:
 
 
 _DETACHED = _Detached()
+
+
+def _detach(conn_state: list) -> bool:
+    """`environ["meeting.detach"]`: the websocket owns the connection's socket from now on."""
+    conn_state[1] = _DETACHED  # eventlet.wsgi.server's [address, socket, state] of this connection
+    return True
 
 
 # -- garbage collector ----------------------------------------------------------------------

@@ -215,9 +215,9 @@ def install_direct_send(eio) -> bool:
     def send_packet(sid, pkt) -> None:
         s = sockets.get(sid)
         ws = getattr(s, "direct_ws", None)
-        if ws is None and getattr(s, "wsconn", None) is not None:
+        if ws is None and getattr(s, "wsconn", None) is not None and not s.closed:
             send_stats["direct"] += 1  # core/wsconn.py: its Socket.send writes the frame itself
-            return slow(sid, pkt)
+            return s.send(pkt)
         if (
             ws is None
             or pkt.binary
