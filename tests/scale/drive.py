@@ -141,6 +141,8 @@ PROFILE_MARKS = {
     "SQLAlchemy (anywhere)": "sqlalchemy/",
     "broadcast loop (python-socketio manager.emit over the room's clients)": "emit (socketio/manager.py",
     "  direct websocket write per client (core/sockets.py send_packet)": "install_direct_send.<locals>.send_packet",
+    "  hub websocket write per client (core/wsconn.py HubSocket.send)": "HubSocket.send (",
+    "  of which the non-blocking send itself (core/wsconn.py Conn.write)": "Conn.write (",
     "per-client writer green threads (engineio: queue, encode, frame, send)": "writer (engineio/socket.py",
     "send() syscall loop (eventlet greenio)": "_send_loop (eventlet/greenio/base.py",
     "eventlet timers (green thread wake-ups)": "fire_timers (eventlet/hubs/hub.py",

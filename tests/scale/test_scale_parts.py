@@ -3,7 +3,8 @@
 - the pipeline runs a command again when PostgreSQL aborts it as a deadlock victim;
 - `meeting-server db upgrade` from several processes at once (advisory lock);
 - the garbage-collector keeper freezes a seated room;
-- the documented nginx site passes `nginx -t`.
+- the documented nginx site passes `nginx -t`;
+- bench_scale's flip latency per process (tests/scale/drive.py `_by_entry`).
 """
 
 from __future__ import annotations
@@ -163,3 +164,31 @@ def test_documented_nginx_site_passes_nginx_t(tmp_path):
     assert "ip_hash;" in site and "X-Forwarded-Host $host:$server_port" in site
     check = Nginx(tmp_path, [18001, 18002, 18003]).check()
     assert check.returncode == 0, check.stderr
+
+
+def test_flip_latency_per_process():
+    """bench_scale's per-process figures: every delivery, and per flip its first and last tablet."""
+    from clients.loadgen import Flip
+    from tests.scale.drive import _by_entry
+
+    flips = [Flip(0, 1, t_send=10.0, seq=1), Flip(1, 2, t_send=10.1, seq=2)]
+    seq_map = {f.seq: f for f in flips}
+    # Two processes' client groups; a page is (seq, kernel receive time, parse time); seq 9 is unknown.
+    first = {"pages": [[(1, 10.010, 0), (2, 10.120, 0)], [(1, 10.030, 0), (2, 10.150, 0), (9, 11.0, 0)]]}
+    second = {"pages": [[(1, 10.100, 0), (2, 10.200, 0)]]}
+    out = _by_entry(flips, seq_map, [first, second], ["a", "b"])
+    assert [e["entry"] for e in out] == ["a", "b"]
+    a, b = out
+    # Nearest-rank percentiles (clients/loadgen.py `pct`): of two values the median is the higher.
+    # Process a: first tablet 10 and 20 ms, last 30 and 50 ms, first to last 20 and 30 ms.
+    assert (a["first_p50_ms"], a["last_p50_ms"], a["fanout_span_p50_ms"]) == (
+        pytest.approx(20.0, abs=0.01),
+        pytest.approx(50.0, abs=0.01),
+        pytest.approx(30.0, abs=0.01),
+    )
+    assert (a["p50_ms"], a["p99_ms"]) == (pytest.approx(20.0, abs=0.01), pytest.approx(50.0, abs=0.01))
+    assert (b["first_p50_ms"], b["last_p50_ms"], b["fanout_span_p50_ms"]) == (
+        pytest.approx(100.0, abs=0.01),
+        pytest.approx(100.0, abs=0.01),
+        pytest.approx(0.0, abs=0.01),
+    )
