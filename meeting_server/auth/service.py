@@ -18,10 +18,17 @@ from .models import ApiToken, User
 HASH_METHOD = "scrypt"
 
 
-def create_user(s: Session, username: str, password: str, role: str = "organizer", display_name: str = "") -> User:
+def create_user(
+    s: Session, username: str, password: str, role: str = "organizer", display_name: str = ""
+) -> User:
     if s.scalar(select(User).where(User.username == username)) is not None:
         raise Conflict(f"user {username!r} exists already", code="user_exists")
-    user = User(username=username, password_hash=generate_password_hash(password, method=HASH_METHOD), role=role, display_name=display_name)
+    user = User(
+        username=username,
+        password_hash=generate_password_hash(password, method=HASH_METHOD),
+        role=role,
+        display_name=display_name,
+    )
     s.add(user)
     s.flush()
     return user
@@ -36,7 +43,9 @@ def login(s: Session, username: str, password: str, ttl_hours: int) -> tuple[str
     if user is None or user.disabled or not check_password_hash(user.password_hash, password):
         raise Unauthorized("wrong user name or password", code="bad_credentials")
     token = tokens.new_token(tokens.USER_PREFIX)
-    row = ApiToken(user_id=user.id, token_hash=tokens.digest(token), expires_at=utcnow() + dt.timedelta(hours=ttl_hours))
+    row = ApiToken(
+        user_id=user.id, token_hash=tokens.digest(token), expires_at=utcnow() + dt.timedelta(hours=ttl_hours)
+    )
     s.add(row)
     s.flush()
     return token, row, user
@@ -65,10 +74,42 @@ def actor_for_token(s: Session, token: str | None) -> Actor:
         from ..roster.models import Attendee, SeatSession
 
         sess = s.scalar(select(SeatSession).where(SeatSession.token_hash == tokens.digest(token)))
-        if sess is None or sess.revoked_at is not None or sess.expires_at <= now:
-            raise Unauthorized("this tablet's session has ended; scan the seat's QR code again", code="bad_token")
-        att = s.get(Attendee, sess.attendee_id)
-        if att is None or att.deleted:
-            raise Unauthorized("this seat no longer exists", code="bad_token")
-        return Actor("seat", att.id, att.name, att.role, att.meeting_id, session_id=sess.id)
+        att = s.get(Attendee, sess.attendee_id) if _live_session(sess, now) else None
+        return _seat_actor(sess, att, now)
     raise Unauthorized("unknown token", code="bad_token")
+
+
+def _live_session(sess, now: dt.datetime) -> bool:
+    return sess is not None and sess.revoked_at is None and sess.expires_at > now
+
+
+def _seat_actor(sess, att, now: dt.datetime) -> Actor:
+    """The seat behind a seat session (loaded with its attendee), or Unauthorized: one rule for both paths."""
+    if not _live_session(sess, now):
+        raise Unauthorized("this tablet's session has ended; scan the seat's QR code again", code="bad_token")
+    if att is None or att.deleted:
+        raise Unauthorized("this seat no longer exists", code="bad_token")
+    return Actor("seat", att.id, att.name, att.role, att.meeting_id, session_id=sess.id)
+
+
+def actors_for_seat_tokens(s: Session, seat_tokens: list[str]) -> dict[str, Actor | Unauthorized]:
+    """Resolve many seat tokens with one query (a hall reconnecting at once): token -> Actor, or the
+    Unauthorized that `actor_for_token` would raise for it. Every token must start with the seat prefix."""
+    from ..roster.models import Attendee, SeatSession
+
+    now = utcnow()
+    by_digest = {tokens.digest(t): t for t in seat_tokens}
+    rows = s.execute(
+        select(SeatSession, Attendee)
+        .outerjoin(Attendee, Attendee.id == SeatSession.attendee_id)
+        .where(SeatSession.token_hash.in_(list(by_digest)))
+    ).all()
+    found = {sess.token_hash: (sess, att) for sess, att in rows}
+    out: dict[str, Actor | Unauthorized] = {}
+    for digest, token in by_digest.items():
+        sess, att = found.get(digest, (None, None))
+        try:
+            out[token] = _seat_actor(sess, att, now)
+        except Unauthorized as e:
+            out[token] = e
+    return out

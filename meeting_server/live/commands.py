@@ -60,20 +60,25 @@ def is_staff(actor) -> bool:
 
 # -- connection life cycle -------------------------------------------------
 def on_connect(auth=None):
-    try:
-        actor = authenticate(auth)
-    except AppError as e:
-        raise refuse(e) from None
-    sid = request.sid
-    # Rooms first, snapshot second: a change committed in between reaches this client as an event
-    # (its seq is not above the snapshot's, or it is newer and the client keeps it), never nowhere.
-    # A refused connection leaves every room again.
-    for room in rooms_for(actor):
-        join_room(room)
+    from ..core import tokens
     from ..extensions import socketio
 
+    sid = request.sid
+    token = auth.get("token") if isinstance(auth, dict) else None
     try:
-        snapshot = snapshots.get(socketio, actor)
+        if isinstance(token, str) and token.startswith(tokens.SEAT_PREFIX):
+            # A tablet: authenticated in the batcher's round together with the others arriving now
+            # (one query for the round's tokens), which then joins its rooms before the round's
+            # snapshot transaction begins.
+            actor, snapshot = snapshots.connect(socketio, sid, token)
+        else:
+            actor = authenticate(auth)
+            # Rooms first, snapshot second: a change committed in between reaches this client as an
+            # event (its seq is not above the snapshot's, or it is newer and the client keeps it),
+            # never nowhere. A refused connection leaves every room again.
+            for room in rooms_for(actor):
+                join_room(room)
+            snapshot = snapshots.get(socketio, actor)
     except AppError as e:
         raise refuse(e) from None
     connections[sid] = actor
@@ -94,23 +99,29 @@ def on_connect(auth=None):
 
 
 class SnapshotBatcher:
-    """Builds the `state` of connections that arrive together in rounds, one read transaction a round.
+    """Authenticates and builds the `state` of connections that arrive together, in rounds.
 
-    A hall connecting at once (a start, a reconnect storm after a restart) asks for hundreds of
-    snapshots of one meeting. Each round opens one reader session and builds every waiting
-    connection's snapshot in it: the meeting, its room state, documents and the like are read once
-    a round (the session's identity map) instead of once a connection, and one transaction is begun
-    instead of hundreds. A connection joins its rooms before it queues, and a round's session
-    begins after every connection in it queued, so a change committed in between still reaches it
-    as an event (the rule `on_connect` keeps). One green thread builds at a time per meeting: the
-    first to arrive builds its own round, then a background task builds the next rounds (at most
-    `ROUND` connections each, yielding to the room between rounds) until none is waiting; the others
-    wait for their round.
+    A hall connecting at once (a start, a reconnect storm after the access point failed) asks for
+    hundreds of snapshots. Each round takes up to `ROUND` waiting connections (oldest first) and
+
+    1. resolves the seat tokens among them with one query (`auth.service.actors_for_seat_tokens`,
+       in its own short read transaction) and joins each such connection to its rooms;
+    2. then opens one reader session and builds every connection's snapshot in it, grouped by
+       meeting: the meeting, its documents, agenda, attendance counts, open poll and the seats'
+       attendee rows are read once a round (`state.build`'s memo, `state.prefetch`) instead of once a
+       connection.
+
+    Rooms first: a connection joins its rooms (step 1, or before it queues when it authenticated
+    itself: organizers, `get`) before the round's snapshot transaction begins, so a change committed
+    in between still reaches it as an event (the rule `on_connect` keeps). One green thread builds
+    at a time: the first connection to arrive builds its own round, then a background task builds
+    the next rounds (yielding to the room between rounds) until none is waiting; the others wait for
+    their round.
     """
 
     #: Longest a connection waits for its round before it is refused (the builder died or is stuck).
     WAIT_SECONDS = 120.0
-    #: Most snapshots built in one round (one read transaction, without yielding to the room).
+    #: Most connections in one round (one auth query and one read transaction, without yielding).
     ROUND = 32
     #: Connections built by one background run that count as a hall connecting at once.
     STORM = 50
@@ -119,43 +130,47 @@ class SnapshotBatcher:
         import threading
 
         self._lock = threading.Lock()
-        self._waiting: dict[int, list[dict]] = {}
-        self._building: set[int] = set()
+        self._waiting: list[dict] = []
+        self._building = False
         self.rounds = 0  #: rounds built (this process)
         self.built = 0  #: snapshots built (this process)
+        self.authenticated = 0  #: seat tokens resolved in rounds (this process)
 
     def get(self, socketio, actor) -> dict:
-        mid = actor.meeting_id
-        slot: dict = {"actor": actor, "snap": None, "err": None, "done": socketio.server.eio.create_event()}
+        """The snapshot of an authenticated actor (who has joined its rooms already)."""
+        slot = self._wait(socketio, {"actor": actor, "token": None, "sid": None})
+        return slot["snap"]
+
+    def connect(self, socketio, sid: str, token: str) -> tuple:
+        """Authenticate a seat token in a round, join `sid` to its rooms, build its snapshot:
+        returns (actor, snapshot); raises what `authenticate` would for a bad token."""
+        slot = self._wait(socketio, {"actor": None, "token": token, "sid": sid})
+        return slot["actor"], slot["snap"]
+
+    def _wait(self, socketio, slot: dict) -> dict:
+        slot.update(snap=None, err=None, done=socketio.server.eio.create_event())
         with self._lock:
-            self._waiting.setdefault(mid, []).append(slot)
-            builder = mid not in self._building
-            if builder:
-                self._building.add(mid)
+            self._waiting.append(slot)
+            builder = not self._building
+            self._building = True
         if builder:
-            self._rounds(socketio, mid, own=slot)
+            self._rounds(socketio, own=slot)
         elif not slot["done"].wait(self.WAIT_SECONDS):
             raise AppError("the server is busy; try again", code="unavailable", status=503)
         if slot["err"] is not None:
             raise slot["err"]
-        return slot["snap"]
+        return slot
 
-    def _next_batch(self, mid: int) -> list[dict] | None:
+    def _next_batch(self) -> list[dict] | None:
         """The next round (oldest first, at most ROUND); None, and building stops, when nobody waits."""
         with self._lock:
-            waiting = self._waiting.get(mid)
-            if not waiting:
-                self._waiting.pop(mid, None)
-                self._building.discard(mid)
+            if not self._waiting:
+                self._building = False
                 return None
-            batch, rest = waiting[: self.ROUND], waiting[self.ROUND :]
-            if rest:
-                self._waiting[mid] = rest
-            else:
-                del self._waiting[mid]
+            batch, self._waiting = self._waiting[: self.ROUND], self._waiting[self.ROUND :]
             return batch
 
-    def _rounds(self, socketio, mid: int, own: dict | None = None) -> None:
+    def _rounds(self, socketio, own: dict | None = None) -> None:
         """Build rounds until nobody waits. A connection's handler builds until its own round is done,
         then hands the rest to a background task, so its CONNECT is not held up by later arrivals."""
         first = True
@@ -165,20 +180,20 @@ class SnapshotBatcher:
                 if not first:
                     socketio.sleep(0)  # let the room run, and new arrivals queue for the next round
                 first = False
-                batch = self._next_batch(mid)
+                batch = self._next_batch()
                 if batch is None:
                     if own is None and built >= self.STORM:
                         freeze_seated_room()
                     return
-                self._round(mid, batch)
+                self._round(socketio, batch)
                 built += len(batch)
                 if own is not None and own["done"].is_set():
-                    socketio.start_background_task(self._rounds, socketio, mid)
+                    socketio.start_background_task(self._rounds, socketio)
                     return
         except BaseException:
             with self._lock:
-                self._building.discard(mid)
-                left = self._waiting.pop(mid, [])
+                self._building = False
+                left, self._waiting = self._waiting, []
             for other in left:  # nobody is left waiting for ever
                 other["err"] = other["err"] or AppError(
                     "the server could not build the room's state; try again", code="internal", status=500
@@ -186,9 +201,11 @@ class SnapshotBatcher:
                 other["done"].set()
             raise
 
-    def _round(self, mid: int, batch: list[dict]) -> None:
+    def _round(self, socketio, batch: list[dict]) -> None:
         try:
-            self._build(mid, batch)
+            self.rounds += 1
+            self._authenticate(socketio, [slot for slot in batch if slot["actor"] is None])
+            self._build([slot for slot in batch if slot["err"] is None])
         finally:
             for slot in batch:
                 if slot["snap"] is None and slot["err"] is None:
@@ -197,20 +214,54 @@ class SnapshotBatcher:
                     )
                 slot["done"].set()
 
-    def _build(self, mid: int, batch: list[dict]) -> None:
-        from ..meetings.models import Meeting
+    def _authenticate(self, socketio, slots: list[dict]) -> None:
+        """Resolve the round's seat tokens (one query), then join each connection to its rooms."""
+        if not slots:
+            return
+        from ..auth.service import actors_for_seat_tokens
 
-        self.rounds += 1
         try:
             with db.reader() as s:
-                meeting = s.get(Meeting, mid)
-                memo: dict = {}
-                for slot in batch:
-                    try:
-                        slot["snap"] = state.build(s, meeting, slot["actor"], memo)
-                        self.built += 1
-                    except AppError as e:
-                        slot["err"] = e
+                found = actors_for_seat_tokens(s, [slot["token"] for slot in slots])
+        except Exception as e:  # the database failing: every connection of the round gets it
+            for slot in slots:
+                slot["err"] = e
+            return
+        server = socketio.server
+        for slot in slots:
+            actor = found[slot["token"]]
+            if isinstance(actor, AppError):
+                slot["err"] = actor
+                continue
+            slot["actor"] = actor
+            self.authenticated += 1
+            for room in rooms_for(actor):
+                server.enter_room(slot["sid"], room, namespace="/")
+
+    def _build(self, batch: list[dict]) -> None:
+        from ..meetings.models import Meeting
+
+        by_meeting: dict[int, list[dict]] = {}
+        for slot in batch:
+            by_meeting.setdefault(slot["actor"].meeting_id, []).append(slot)
+        if not by_meeting:
+            return
+        try:
+            with db.reader() as s:
+                for mid, slots in by_meeting.items():
+                    meeting = s.get(Meeting, mid)
+                    if meeting is None:
+                        for slot in slots:
+                            slot["err"] = NotFound("no such meeting")
+                        continue
+                    memo: dict = {}
+                    state.prefetch(s, [slot["actor"] for slot in slots], memo)
+                    for slot in slots:
+                        try:
+                            slot["snap"] = state.build(s, meeting, slot["actor"], memo)
+                            self.built += 1
+                        except AppError as e:
+                            slot["err"] = e
         except Exception as e:  # AppError, or the database failing: every connection still waiting gets it
             for slot in batch:
                 if slot["snap"] is None:

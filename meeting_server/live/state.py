@@ -74,6 +74,16 @@ def seats(s: Session, meeting: Any) -> list[dict[str, Any]]:
     return out
 
 
+def prefetch(s: Session, actors: list[Actor], memo: dict[str, Any]) -> None:
+    """Load the attendee rows of a round's seats with one query (`build` then finds them in the
+    session's identity map instead of one query a seat)."""
+    from ..roster.models import Attendee
+
+    ids = [a.id for a in actors if a.is_seat]
+    if ids:
+        s.scalars(select(Attendee).where(Attendee.id.in_(ids))).all()
+
+
 def build(s: Session, meeting: Any, actor: Actor, memo: dict[str, Any] | None = None) -> dict[str, Any]:
     """The snapshot for `actor`. `memo`: a dict shared by the builds of one read transaction (the
     connect batcher's round): what is the same for every client (the documents, the attendance counts,
@@ -95,6 +105,8 @@ def build(s: Session, meeting: Any, actor: Actor, memo: dict[str, Any] | None = 
         memo[agenda_key] = agenda_json(s, meeting.id, visible_docs=visible)
     if "attendance" not in memo:
         memo["attendance"] = attendance(s, meeting)
+    if "poll" not in memo:  # the open poll as everyone sees it (no per-seat part: that is `my_vote`)
+        memo["poll"] = open_poll_json(s, meeting.id)
     cur = current(meeting)
     if cur["document_id"] is not None and cur["document_id"] not in visible:
         cur = {**cur, "document_id": None, "page": None, "view": None}
@@ -126,7 +138,7 @@ def build(s: Session, meeting: Any, actor: Actor, memo: dict[str, Any] | None = 
             "language": meeting.language,
         },
         "current": cur,
-        "poll": open_poll_json(s, meeting.id, attendee=attendee, actor=actor),
+        "poll": copy.deepcopy(memo["poll"]),
         "attendance": copy.deepcopy(memo["attendance"]),
         "me": me,
         "agenda": copy.deepcopy(memo[agenda_key]),

@@ -13,8 +13,13 @@ from __future__ import annotations
 
 import asyncio
 import os
+import resource
+import shutil
+import signal
 import socket
 import struct
+import subprocess
+import sys
 import time
 import uuid
 
@@ -255,16 +260,24 @@ async def _storm(srv, token: str, mid: int, doc_id: int, sessions: list[str]) ->
     await present(3)
     target[0] = await present(4)  # the presenter moved on while the room was offline
 
-    t0 = time.perf_counter()
-    again = await _connect(
-        srv.url,
-        [{"token": t} for t in sessions],
-        on_event,
-        concurrency=len(sessions),
-        retry_until=time.monotonic() + BOUND_S,
-    )
-    await _until(lambda: all(back), BOUND_S, "every tablet to be back in step")
-    worst = max(back) - t0
+    prof = _profile(srv)  # MEETING_PROFILE_STORM=<file>: py-spy on the server during the storm
+    try:
+        cpu0 = resource.getrusage(resource.RUSAGE_SELF)
+        srv_cpu0 = _proc_cpu(srv.proc.pid)
+        t0 = time.perf_counter()
+        again = await _connect(
+            srv.url,
+            [{"token": t} for t in sessions],
+            on_event,
+            concurrency=len(sessions),
+            retry_until=time.monotonic() + BOUND_S,
+        )
+        await _until(lambda: all(back), BOUND_S, "every tablet to be back in step")
+        worst = max(back) - t0
+        cpu1 = resource.getrusage(resource.RUSAGE_SELF)
+        srv_cpu = _proc_cpu(srv.proc.pid) - srv_cpu0
+    finally:
+        _stop_profile(prof)
     status, _, _ = srv.request("GET", "/healthz")
     assert status == 200
     s5 = await present(5)  # and they follow live again
@@ -272,11 +285,57 @@ async def _storm(srv, token: str, mid: int, doc_id: int, sessions: list[str]) ->
     print(
         f"\n{len(sessions)} tablets reset at once: all back in step {worst:.2f} s after they started to "
         f"reconnect (median {sorted(b - t0 for b in back)[len(back) // 2]:.2f} s); the first connection of "
-        f"all took {first:.1f} s"
+        f"all took {first:.1f} s; CPU during the storm: server {srv_cpu:.1f} s, clients "
+        f"{cpu1.ru_utime + cpu1.ru_stime - cpu0.ru_utime - cpu0.ru_stime:.1f} s (load {os.getloadavg()})"
     )
     if os.environ.get("MEETING_STRICT_TIMING") == "1":
         assert worst <= TARGET_S, worst
     await _close_all([console, *again])
+
+
+def _proc_cpu(pid: int) -> float:
+    """User + system CPU seconds of a process so far (Linux /proc)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _profile(srv):
+    """With MEETING_PROFILE_STORM=<out file>: `py-spy record --format raw` on the server, stopped by pid."""
+    out = os.environ.get("MEETING_PROFILE_STORM")
+    if not out:
+        return None
+    exe = shutil.which("py-spy") or os.path.join(os.path.dirname(sys.executable), "py-spy")
+    proc = subprocess.Popen(
+        [
+            exe,
+            "record",
+            "--format",
+            "raw",
+            "--nonblocking",
+            "--rate",
+            "100",
+            "-o",
+            out,
+            "-p",
+            str(srv.proc.pid),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    time.sleep(0.5)  # attached before the storm starts
+    return proc
+
+
+def _stop_profile(proc) -> None:
+    if proc is None:
+        return
+    proc.send_signal(signal.SIGINT)  # py-spy writes its file on SIGINT
+    try:
+        proc.wait(30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(10)
 
 
 async def _until(pred, timeout: float, what: str) -> None:

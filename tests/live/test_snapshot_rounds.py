@@ -90,3 +90,74 @@ def test_the_end_of_a_connect_storm_freezes_the_heap_only_when_gc_is_tuned(monke
     assert live.freeze_seated_room() is False and not frozen
     monkeypatch.setattr(gc, "get_threshold", lambda: (50_000, 20, 20))
     assert live.freeze_seated_room() is True and frozen == [1]
+
+
+def test_seat_tokens_resolved_in_one_query_as_one_by_one(room):
+    """The round's batched token lookup gives each token what `actor_for_token` gives it (or raises)."""
+    from meeting_server.auth.service import actor_for_token, actors_for_seat_tokens
+    from meeting_server.core import db
+    from meeting_server.core.errors import Unauthorized
+    from meeting_server.roster.service import revoke_sessions
+
+    good = [room.join(role).token for role in ("attendee", "chair", "observer")]
+    revoked = room.join("secretary").token
+    with db.transaction() as s:
+        revoke_sessions(s, room.seats["secretary"]["id"])
+    unknown = "seat_" + "x" * 43
+    tokens = [*good, revoked, unknown, good[0]]  # the same tablet twice in one round
+    with db.reader() as s:
+        batch = actors_for_seat_tokens(s, tokens)
+    assert set(batch) == set(tokens)
+    for token in tokens:
+        with db.reader() as s:
+            try:
+                one = actor_for_token(s, token)
+            except Unauthorized as e:
+                assert isinstance(batch[token], Unauthorized), token
+                assert batch[token].to_dict() == e.to_dict()
+            else:
+                assert batch[token] == one
+    assert [batch[t].id for t in good] == [room.seats[r]["id"] for r in ("attendee", "chair", "observer")]
+    assert batch[revoked].code == batch[unknown].code == "bad_token"
+
+
+def test_a_tablet_is_in_its_rooms_before_its_snapshot_is_read(room, monkeypatch):
+    """Rooms first: the round joins each authenticated tablet to its rooms before the snapshot read
+    begins, so a change committed while the round is built reaches it as an event."""
+    from meeting_server.core import rooms
+    from meeting_server.extensions import socketio
+    from meeting_server.live import commands as live
+    from meeting_server.live import state
+
+    mid = room.meeting["id"]
+    seat = room.seats["chair"]
+    members: list[set] = []
+    real = state.build
+
+    def build(s, meeting, actor, memo=None):
+        ns = socketio.server.manager.rooms.get("/", {})
+        members.append(
+            {r for r in (rooms.meeting(mid), rooms.seat(seat["id"]), rooms.chairs(mid)) if len(ns.get(r, {}))}
+        )
+        return real(s, meeting, actor, memo)
+
+    monkeypatch.setattr(state, "build", build)
+    before = live.snapshots.authenticated
+    tablet = room.tablet("chair")
+    assert tablet.is_connected()
+    assert live.snapshots.authenticated == before + 1  # it went through the round's token lookup
+    assert members == [{rooms.meeting(mid), rooms.seat(seat["id"]), rooms.chairs(mid)}]
+    snap = next(e["args"][0] for e in tablet.get_received() if e["name"] == "state")
+    assert snap["me"]["attendee_id"] == seat["id"]
+
+
+def test_a_bad_seat_token_is_refused_with_its_code_and_joins_no_room(room):
+    from meeting_server.extensions import socketio
+
+    ns = socketio.server.manager.rooms.get("/", {})
+    sizes = {r: len(m) for r, m in ns.items()}
+    c = socketio.test_client(room.app, auth={"token": "seat_" + "y" * 43})
+    assert not c.is_connected()
+    assert {r: len(m) for r, m in socketio.server.manager.rooms.get("/", {}).items() if len(m)} == {
+        r: n for r, n in sizes.items() if n
+    }
