@@ -45,6 +45,7 @@ from typing import Any
 
 import eventlet
 import eventlet.event
+import eventlet.queue
 from engineio import exceptions as eio_exceptions
 from engineio import packet as eio_packet
 from engineio.socket import Socket
@@ -114,11 +115,7 @@ class HubSocket(Socket):
     def send(self, pkt):
         if not self.check_ping_timeout():
             return
-        conn = self.__dict__.get("wsconn")
-        if conn is None:  # pragma: no cover - only between class swap and attribute set
-            self.queue.put(pkt)
-            return
-        conn.write(packet_frame(pkt))
+        self.wsconn.write(packet_frame(pkt))
 
     def close(self, wait=True, abort=False, reason=None):
         # python-engineio's close, with "queue.put(None)" (the writer flushes, then ws.close()) done
@@ -131,9 +128,7 @@ class HubSocket(Socket):
             if not abort:
                 self.send(eio_packet.Packet(eio_packet.CLOSE))
             self.closed = True
-            conn = self.__dict__.get("wsconn")
-            if conn is not None:
-                conn.end()
+            self.wsconn.end()
 
 
 class Conn:
@@ -552,6 +547,33 @@ class _NoInput:
 _NO_INPUT = _NoInput()
 
 
+class _SpentQueue:
+    """The queue of a socket served by a `Conn`: HubSocket never queues, nothing polls it (upgraded)."""
+
+    def put(self, *_a, **_k) -> None:
+        pass
+
+    def qsize(self) -> int:
+        return 0
+
+    def empty(self) -> bool:
+        return True
+
+    def get(self, *_a, **_k):
+        raise eventlet.queue.Empty
+
+    get_nowait = get
+
+    def task_done(self) -> None:
+        pass
+
+    def join(self, *_a) -> None:
+        pass
+
+
+_SPENT_QUEUE = _SpentQueue()
+
+
 def make_websocket_class(fallback):
     """The WSGI app python-engineio builds per websocket request (`_async['websocket']`)."""
 
@@ -644,6 +666,7 @@ def make_websocket_class(fallback):
                     conn.end()
                     break
                 conn.write(packet_frame(pkt))
+            s.queue = _SPENT_QUEUE  # nothing is queued any more (1.6 KB per socket)
             server.logger.info("%s: Upgrade to websocket successful", s.sid)
             detach = environ.get("meeting.detach")
             for k in _CONNECTION_KEYS:

@@ -1,9 +1,11 @@
 """Memory per connection of a bare Socket.IO server on eventlet (no app), with and without our cuts.
 
-    .venv/bin/python -W ignore tests/bench/bench_memory_bare.py [--n 400] [--small 0|1] [--tracemalloc]
+    .venv/bin/python -W ignore tests/bench/bench_memory_bare.py [--n 400] [--small 0|1] [--wsconn 0|1]
+        [--tracemalloc]
 
 Starts python-socketio on eventlet in this process (only `install_direct_send`, and with `--small 1`
-the two cuts `meeting-server serve` makes: `cli._small_buffer_protocol` and `install_timer_pings`),
+the two cuts `meeting-server serve` makes: `cli._small_buffer_protocol` and `install_timer_pings`;
+`--wsconn 1` adds the third, core/wsconn.py's websockets without parked green threads),
 connects `--n` raw websockets from a child process on loopback (each sends the Socket.IO CONNECT and
 is then held open), and prints VmRSS growth per connection; with `--tracemalloc`, also the traced
 Python allocations per connection and the top lines (tracemalloc's own overhead inflates VmRSS, so
