@@ -81,7 +81,13 @@ eventlet.wsgi.server(sock, engineio.WSGIApp(eio), log_output=False, protocol=pro
 
 
 @contextlib.contextmanager
-def server(proto: str = "small", max_size: int = 100_000, wsconn: bool = True, ping: str = "2,5"):
+def server(*args, **kwargs):
+    with server_proc(*args, **kwargs) as (port, _pid):
+        yield port
+
+
+@contextlib.contextmanager
+def server_proc(proto: str = "small", max_size: int = 100_000, wsconn: bool = True, ping: str = "2,5"):
     env = {
         **os.environ,
         "T_PROTO": proto,
@@ -93,7 +99,7 @@ def server(proto: str = "small", max_size: int = 100_000, wsconn: bool = True, p
     p = subprocess.Popen([sys.executable, "-c", SERVER], stdout=subprocess.PIPE, text=True, env=env)
     try:
         port = int(p.stdout.readline())
-        yield port
+        yield port, p.pid
     finally:
         if p.poll() is None:
             p.kill()
@@ -392,3 +398,36 @@ def test_another_wsgi_protocol_still_works():
         while time.monotonic() < deadline and ask(first, "count")["sockets"] != 5:
             time.sleep(0.05)
         assert ask(first, "count")["sockets"] == 5
+
+
+def test_no_socket_left_open():
+    """Websockets ended every way, and plain HTTP requests: the server's open files come back to where they were."""
+    with server_proc() as (port, pid):
+
+        def fds() -> int:
+            return len(os.listdir(f"/proc/{pid}/fd"))
+
+        with opened(port) as ws:  # warm up (the hub's epoll fd, imports)
+            assert echo(ws, "w") == "echo:w"
+        time.sleep(0.2)
+        before = fds()
+        for _ in range(5):
+            with opened(port) as ws:  # client close frame
+                assert echo(ws, "a") == "echo:a"
+            with opened(port) as ws:  # server close
+                ws.send("4kick")
+                wait_closed(ws)
+            s = _raw_ws(port)  # bad frame
+            s.sendall(bytes((0x81, 2)) + b"4x")
+            assert _close_code(s) == 1002
+            s.close()
+            s = _raw_ws(port)  # dropped without a close frame
+            s.close()
+            with urllib.request.urlopen(  # plain HTTP (polling open)
+                f"http://127.0.0.1:{port}/engine.io/?EIO=4&transport=polling", timeout=5
+            ) as r:
+                assert r.read().startswith(b"0{")
+        deadline = time.monotonic() + 8
+        while time.monotonic() < deadline and fds() > before:
+            time.sleep(0.1)
+        assert fds() == before
