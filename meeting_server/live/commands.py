@@ -248,6 +248,7 @@ class SnapshotBatcher:
             return
         try:
             with db.reader() as s:
+                state.share_reads(s)
                 for mid, slots in by_meeting.items():
                     meeting = s.get(Meeting, mid)
                     if meeting is None:

@@ -74,6 +74,57 @@ def seats(s: Session, meeting: Any) -> list[dict[str, Any]]:
     return out
 
 
+def _frozen_key(value: Any) -> Any:
+    """A hashable stand-in for a bound value (lists and sets from IN clauses); TypeError if none."""
+    if isinstance(value, list | tuple):
+        return tuple(_frozen_key(v) for v in value)
+    if isinstance(value, set | frozenset):
+        return frozenset(_frozen_key(v) for v in value)
+    if isinstance(value, dict):
+        return tuple(sorted((k, _frozen_key(v)) for k, v in value.items()))
+    hash(value)
+    return value
+
+
+def share_reads(s: Session) -> dict[Any, Any]:
+    """Within this read-only session, run each SELECT (same SQL, same bound values) once.
+
+    For the connect batcher's round: the parts other domains contribute to every seat's snapshot
+    ask the same questions for every seat of a meeting (the speakers' queue, the open poll, the
+    latest result, the room state); per-seat questions carry the seat's id as a bound value and
+    stay per seat. The round's session begins after every connection in it joined its rooms, so a
+    shared answer is as fresh for each of them as its own query would have been (the rooms-first
+    rule of `on_connect`). Only for a session that writes nothing. Returns the memo (its size is
+    the number of distinct statements run).
+    """
+    from sqlalchemy import event
+
+    memo: dict[Any, Any] = {}
+
+    def on_execute(state: Any) -> Any:
+        if not state.is_select:
+            return None
+        ck = state.statement._generate_cache_key()
+        if ck is None:
+            return None
+        try:
+            key = (
+                ck.key,
+                _frozen_key([b.effective_value for b in ck.bindparams]),
+                _frozen_key(state.parameters or {}),
+                _frozen_key(dict(state.local_execution_options)),
+            )
+        except TypeError:  # a value that cannot be compared safely: run it
+            return None
+        frozen = memo.get(key)
+        if frozen is None:
+            frozen = memo[key] = state.invoke_statement().freeze()
+        return frozen()
+
+    event.listen(s, "do_orm_execute", on_execute)
+    return memo
+
+
 def prefetch(s: Session, actors: list[Actor], memo: dict[str, Any]) -> None:
     """Load the attendee rows of a round's seats with one query (`build` then finds them in the
     session's identity map instead of one query a seat)."""
