@@ -233,10 +233,20 @@ class SnapshotBatcher:
             if isinstance(actor, AppError):
                 slot["err"] = actor
                 continue
+            joined: list[str] = []
+            try:
+                for room in rooms_for(actor):
+                    server.enter_room(slot["sid"], room, namespace="/")
+                    joined.append(room)
+            except (KeyError, ValueError):
+                # The client went away while it waited for its round: python-socketio has already
+                # dropped its sid. Refuse this one only (the others of the round go on).
+                for room in joined:
+                    server.leave_room(slot["sid"], room, namespace="/")
+                slot["err"] = AppError("the connection was closed", code="gone", status=410)
+                continue
             slot["actor"] = actor
             self.authenticated += 1
-            for room in rooms_for(actor):
-                server.enter_room(slot["sid"], room, namespace="/")
 
     def _build(self, batch: list[dict]) -> None:
         from ..meetings.models import Meeting

@@ -253,3 +253,34 @@ def test_a_shared_round_gives_each_seat_exactly_its_own_snapshot(room_with_doc):
     assert by_role["secretary"]["annotations"]["counts"] == {}
     # The questions every seat asks alike were asked once: far fewer statements than one by one.
     assert in_a_round < one_by_one * 0.6, (in_a_round, one_by_one)
+
+
+def test_a_tablet_gone_before_its_round_is_refused_alone(room, monkeypatch):
+    """A connection dropped while it waited for its round (its sid already forgotten by python-socketio)
+    is refused by itself: the other tablets of the round still get their snapshots."""
+    from meeting_server.extensions import socketio
+    from meeting_server.live import commands as live
+
+    batcher = live.SnapshotBatcher()
+    tokens = [room.join(role).token for role in ("attendee", "chair")]
+    server = socketio.server
+    sid = "gone-sid"  # never connected (or already disconnected): not in the namespace
+    ok_sid = "here-sid"
+    server.manager.rooms.setdefault("/", {}).setdefault(None, {})[ok_sid] = "eio-here"
+    try:
+        with room.app.app_context():
+            slots = [
+                {"actor": None, "token": tokens[0], "sid": sid},
+                {"actor": None, "token": tokens[1], "sid": ok_sid},
+            ]
+            for slot in slots:
+                slot.update(snap=None, err=None, done=server.eio.create_event())
+            batcher._round(socketio, slots)
+        gone, here = slots
+        assert gone["err"] is not None and gone["err"].code == "gone" and gone["snap"] is None
+        assert here["err"] is None and here["snap"]["me"]["attendee_id"] == room.seats["chair"]["id"]
+        ns = server.manager.rooms["/"]
+        assert not any(sid in members for members in ns.values())
+        assert any(ok_sid in members for r, members in ns.items() if r is not None)
+    finally:
+        server.manager.disconnect(ok_sid, "/")
