@@ -284,3 +284,40 @@ def test_a_tablet_gone_before_its_round_is_refused_alone(room, monkeypatch):
         assert any(ok_sid in members for r, members in ns.items() if r is not None)
     finally:
         server.manager.disconnect(ok_sid, "/")
+
+
+def test_one_round_with_seats_of_two_meetings_gives_each_its_own_meeting(room):
+    """Rounds are per process, not per meeting: a round holding seats of two meetings builds each
+    seat's snapshot from its own meeting (its title, its attendance, its `me`)."""
+    from meeting_server.core.identity import Actor
+    from meeting_server.extensions import socketio
+    from tests.conftest import create_meeting
+
+    other = create_meeting(room.org, title="另一个会议 Other meeting")
+    seats = {
+        mid: [add_attendee(room.org, mid, f"m{mid}-{i}", "attendee", f"S{i}") for i in range(3)]
+        for mid in (room.meeting["id"], other["id"])
+    }
+    batcher = SnapshotBatcher()
+    slots = []
+    for mid, atts in seats.items():
+        for a in atts:
+            slot = {
+                "actor": Actor("seat", a["id"], a["name"], "attendee", mid, None),
+                "token": None,
+                "sid": None,
+            }
+            slot.update(snap=None, err=None, done=socketio.server.eio.create_event())
+            slots.append(slot)
+    with room.app.app_context():
+        batcher._round(socketio, slots[::2] + slots[1::2])  # the two meetings interleaved in one round
+    titles = {room.meeting["id"]: room.meeting["title"], other["id"]: other["title"]}
+    for slot in slots:
+        actor = slot["actor"]
+        assert slot["err"] is None, slot["err"]
+        assert slot["snap"]["meeting"]["id"] == actor.meeting_id
+        assert slot["snap"]["meeting"]["title"] == titles[actor.meeting_id]
+        assert slot["snap"]["me"]["attendee_id"] == actor.id
+    expected = {slot["actor"].meeting_id: slot["snap"]["attendance"]["expected"] for slot in slots}
+    assert expected == {room.meeting["id"]: len(room.seats) - 1 + 3, other["id"]: 3}  # no observers
+    assert batcher.rounds == 1 and batcher.built == len(slots)
