@@ -94,12 +94,14 @@ def share_reads(s: Session) -> dict[Any, Any]:
     latest result, the room state); per-seat questions carry the seat's id as a bound value and
     stay per seat. The round's session begins after every connection in it joined its rooms, so a
     shared answer is as fresh for each of them as its own query would have been (the rooms-first
-    rule of `on_connect`). Only for a session that writes nothing. Returns the memo (its size is
-    the number of distinct statements run).
+    rule of `on_connect`). Only for a session that writes nothing. Returns the memo of the
+    statements asked more than once (the first time a statement runs as usual; the second time its
+    result is kept for the rest of the round).
     """
     from sqlalchemy import event
 
     memo: dict[Any, Any] = {}
+    seen: set[Any] = set()
 
     def on_execute(state: Any) -> Any:
         if not state.is_select:
@@ -118,6 +120,11 @@ def share_reads(s: Session) -> dict[Any, Any]:
             return None
         frozen = memo.get(key)
         if frozen is None:
+            # Freezing a result costs about as much as reading it: only a statement asked a second
+            # time is kept (most per-seat statements are asked once a round).
+            if key not in seen:
+                seen.add(key)
+                return None
             frozen = memo[key] = state.invoke_statement().freeze()
         return frozen()
 
