@@ -152,3 +152,35 @@ def test_a_revoked_seat_is_refused_in_one_read(app, organizer, flip_room):
         _flip(cmd, actor, flip_room, 4)
     with db.reader() as s:
         assert s.get(Meeting, flip_room["meeting_id"]).current_page != 4
+
+
+def test_many_row_updates_go_in_pages(app, flip_room, monkeypatch):
+    """An UPDATE with many parameter sets (the presence loop's last-seen flush) is sent 100 rows a round trip."""
+    import datetime as dt
+
+    from sqlalchemy import bindparam
+
+    from meeting_server.core import db
+    from meeting_server.core.sockets import authenticate
+    from meeting_server.roster.models import SeatSession
+
+    extras = db.engine.dialect._psycopg2_extras
+    real = extras.execute_batch
+    pages: list[int] = []
+
+    def counting(cursor, sql, argslist, page_size=100):
+        argslist = list(argslist)
+        pages.extend(min(page_size, len(argslist) - i) for i in range(0, len(argslist), page_size))
+        return real(cursor, sql, argslist, page_size=page_size)
+
+    monkeypatch.setattr(extras, "execute_batch", counting)
+    sid = authenticate(flip_room["seat_auth"]).session_id
+    seen = dt.datetime(2031, 5, 6, 7, 8, 9, tzinfo=dt.UTC)
+    rows = [{"sid_": 10_000_000 + k, "seen": seen} for k in range(249)] + [{"sid_": sid, "seen": seen}]
+    table = SeatSession.__table__
+    stmt = table.update().where(table.c.id == bindparam("sid_")).values(last_seen_at=bindparam("seen"))
+    with db.transaction() as s:
+        s.connection().execute(stmt, rows)
+    assert pages == [100, 100, 50]
+    with db.reader() as s:
+        assert s.get(SeatSession, sid).last_seen_at == seen
