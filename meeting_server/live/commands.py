@@ -387,7 +387,7 @@ def _bump(ctx: Ctx, event: str) -> dict:
     return msg
 
 
-@commands.command("present", roles=PRESENTERS, schema=schemas.Present, socket=True, durable=False)
+@commands.command("present", roles=PRESENTERS, schema=schemas.Present, socket=True)
 def present(ctx: Ctx, p: schemas.Present) -> dict:
     """Show a document page to the room; every client gets `page` with a growing `seq`."""
     from ..documents.models import Document
@@ -410,7 +410,7 @@ def present(ctx: Ctx, p: schemas.Present) -> dict:
     return {"seq": msg["seq"]}
 
 
-@commands.command("view", roles=PRESENTERS, schema=schemas.SetView, socket=True, durable=False)
+@commands.command("view", roles=PRESENTERS, schema=schemas.SetView, socket=True)
 def set_view(ctx: Ctx, p: schemas.SetView) -> dict:
     """Set the presenter's zoom and scroll on the current page; followers match it."""
     m = ctx.meeting
