@@ -7,6 +7,8 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import pytest
+
 PG_ADMIN_URL = os.environ.get("MEETING_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 
 
@@ -36,3 +38,14 @@ def temp_database() -> Iterator[str]:
         with admin.cursor() as cur:
             cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         admin.close()
+
+
+@pytest.fixture(name="settings")
+def postgres_settings(tmp_path):
+    """The `settings` fixture on a throwaway PostgreSQL database: a test module that imports it
+    (`from tests.pg import postgres_settings  # noqa: F401`) runs its `app` on PostgreSQL."""
+    from tests.conftest import make_settings, need
+
+    need(pg_available(), "PostgreSQL is not reachable at " + PG_ADMIN_URL)
+    with temp_database() as url:
+        yield make_settings(tmp_path, database_url=url)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import make_settings, need
 from tests.core.test_group_commit import (  # noqa: F401  (collected here again, on PostgreSQL)
     burst,
     test_a_burst_of_checkins_is_one_transaction_with_an_answer_each,
@@ -12,13 +11,6 @@ from tests.core.test_group_commit import (  # noqa: F401  (collected here again,
     test_a_refused_checkin_does_not_fail_the_others,
     test_when_the_group_cannot_commit_each_runs_alone,
 )
-from tests.pg import PG_ADMIN_URL, pg_available, temp_database
+from tests.pg import postgres_settings  # noqa: F401  (the app on a throwaway PostgreSQL database)
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def settings(tmp_path):
-    need(pg_available(), "PostgreSQL is not reachable at " + PG_ADMIN_URL)
-    with temp_database() as url:
-        yield make_settings(tmp_path, database_url=url)

@@ -21,17 +21,10 @@ import re
 import pytest
 from sqlalchemy import event, text
 
-from tests.conftest import add_attendee, create_meeting, make_pdf, make_settings, need
-from tests.pg import PG_ADMIN_URL, pg_available, temp_database
+from tests.conftest import add_attendee, create_meeting, make_pdf
+from tests.pg import postgres_settings  # noqa: F401  (the app on a throwaway PostgreSQL database)
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def settings(tmp_path):
-    need(pg_available(), "PostgreSQL is not reachable at " + PG_ADMIN_URL)
-    with temp_database() as url:
-        yield make_settings(tmp_path, database_url=url)
 
 
 @pytest.fixture
