@@ -11,14 +11,14 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
 from sqlalchemy import func, select, text
 
 from meeting_server.core import db
-from tests.conftest import Api, Room, add_attendee, create_meeting, login, make_settings, make_user, need
+from tests.conftest import Api, Room, add_attendee, create_meeting
+from tests.pg import postgres_settings  # noqa: F401  (the app on a throwaway PostgreSQL database)
 from tests.voting.conftest import close_poll, make_poll, open_poll, tablet
 from tests.voting.test_batcher import _actor_of
 
@@ -35,35 +35,13 @@ class PgHall:
 
 
 @pytest.fixture
-def pg_hall(tmp_path) -> Iterator[PgHall]:
-    from tests.pg import pg_available, temp_database
-
-    need(pg_available(), "PostgreSQL is not reachable at 127.0.0.1:5432 (set MEETING_TEST_PG)")
-    from meeting_server import create_app
-    from meeting_server.core.db import Base
-
-    with temp_database() as url:
-        app = create_app(make_settings(tmp_path, database_url=url))
-        try:
-            for (
-                table
-            ) in Base.metadata.sorted_tables:  # one by one: another domain's broken table must not stop us
-                try:
-                    table.create(db.engine, checkfirst=True)
-                except Exception:
-                    assert not table.name.startswith(("poll", "attendee", "meeting", "seat", "audit")), (
-                        table.name
-                    )
-            make_user(app, "pg-org")
-            org = login(app.test_client(), "pg-org")
-            m = create_meeting(org)
-            room = Room(app, org, m, {})
-            members = [add_attendee(org, m["id"], f"代表{i}", seat=f"S{i:02d}") for i in range(12)]
-            for a in members:
-                tablet(room, a)  # joined and checked in
-            yield PgHall(room, members, [_actor_of(a["id"]) for a in members])
-        finally:
-            db.engine.dispose()
+def pg_hall(app, organizer) -> PgHall:
+    """A meeting of 12 joined, checked-in seats, on a throwaway PostgreSQL database."""
+    room = Room(app, organizer, create_meeting(organizer), {})
+    members = [add_attendee(organizer, room.meeting["id"], f"代表{i}", seat=f"S{i:02d}") for i in range(12)]
+    for a in members:
+        tablet(room, a)  # joined and checked in
+    return PgHall(room, members, [_actor_of(a["id"]) for a in members])
 
 
 def _item(app, actor, poll_id: int, choice: int, bid: str | None = None):
