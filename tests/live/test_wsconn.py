@@ -431,3 +431,22 @@ def test_no_socket_left_open():
         while time.monotonic() < deadline and fds() > before:
             time.sleep(0.1)
         assert fds() == before
+
+
+def test_a_client_that_stops_reading_is_dropped_not_buffered_without_limit():
+    """wsconn.OUTBOX_MAX: more than 8 MiB waiting for a client that reads nothing drops that client."""
+    with server() as port, opened(port) as watcher:
+        s = _raw_ws(port)
+        try:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # the kernel holds little for it
+            s.sendall(_masked(1, b"4burst 300 50000"))  # 15 MB to a client that never reads again
+            deadline = time.monotonic() + 15
+            gone = []
+            while time.monotonic() < deadline and not gone:
+                gone = ask(watcher, "gone")
+                time.sleep(0.05)
+            assert [r for _, r in gone] == ["transport close"], gone
+            assert echo(watcher, "still here") == "echo:still here"  # the others go on
+            assert ask(watcher, "count")["sockets"] == 1
+        finally:
+            s.close()
